@@ -1,0 +1,24 @@
+"""User-facing errors: anything a user can fix by changing what they typed.
+
+`rnnlab train bad.yaml` -> UserError -> the CLI prints the message and exits 2, no traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["UserError", "ConfigError"]
+
+
+class UserError(Exception):
+    """A mistake in the user's input; the message names the problem and the fix."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """Every problem found in a config at once, one line per problem."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        head = f"invalid config{f' {source}' if source else ''}"
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{head} ({len(problems)} {noun}):\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,0 +1,61 @@
+"""Plots people would rather look at than read: training curves, and shared line-plot helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["plot_training_curves", "line_plot"]
+
+
+def line_plot(
+    path: Path,
+    series: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float] | None, Sequence[float] | None]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+    hline: tuple[float, str] | None = None,
+) -> Path:
+    """One line per series `label -> (x, y, low, high)`; low/high draw a shaded band."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for label, (x, y, low, high) in series.items():
+        (line,) = ax.plot(x, y, label=label, marker="o" if len(x) <= 12 else None, markersize=3)
+        if low is not None and high is not None:
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
+    if hline is not None:
+        ax.axhline(hline[0], color="grey", linestyle=":", linewidth=1, label=hline[1])
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curves(rows: list[dict[str, Any]], plots_dir: Path, title: str, chance: float | None = None) -> list[Path]:
+    """plots/loss.png and plots/accuracy.png: train and validation against step."""
+    written = []
+    for metric in ("loss", "accuracy"):
+        series = {}
+        for split in ("train", "val"):
+            pts = [(r["step"], r[metric]) for r in rows if r.get("split") == split and r.get(metric) is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                series["validation" if split == "val" else split] = (xs, ys, None, None)
+        if series:
+            hline = (chance, "chance") if metric == "accuracy" and chance else None
+            written.append(
+                line_plot(plots_dir / f"{metric}.png", series, title=f"{title}: {metric}", xlabel="step", ylabel=metric, hline=hline)
+            )
+    return written

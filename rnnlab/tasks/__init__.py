@@ -1,0 +1,7 @@
+"""Tasks; importing this package registers them in `rnnlab.registry.TASKS`."""
+
+from ..registry import TASKS
+from . import long_dependency as _long_dependency  # noqa: F401  (registers)
+from .base import Batch, ModelSpec, Task
+
+__all__ = ["TASKS", "Task", "Batch", "ModelSpec"]

@@ -1,0 +1,96 @@
+"""What every task provides to the engine: batches, the loss, metrics, and the model's sizes.
+
+The task owns data, vocabulary, loss and metrics; the model stays task-agnostic and is built
+from the `ModelSpec` the task hands out (fairseq's "task builds the model").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from ..config import RunConfig, TaskConfig
+
+__all__ = ["Batch", "ModelSpec", "Task", "IGNORE_INDEX"]
+
+IGNORE_INDEX = -100  # targets at padded positions; cross_entropy skips them
+
+
+@dataclass
+class ModelSpec:
+    """Sizes the model must match. Token inputs give `vocab_size`, real-valued inputs `input_size`."""
+
+    num_outputs: int
+    vocab_size: int | None = None
+    input_size: int | None = None
+    per_step: bool = False  # one prediction per time step (language model) or per sequence
+    max_len: int = 100  # typical sequence length: the T_max of chrono initialisation
+    pad_id: int = 0
+
+
+@dataclass
+class Batch:
+    inputs: torch.Tensor  # (B, T) token ids, or (B, T, F) features
+    targets: torch.Tensor  # (B,) or (B, T) with IGNORE_INDEX at padding
+    lengths: torch.Tensor | None = None  # (B,) true lengths; None when no padding
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> "Batch":
+        lengths = self.lengths.to(device) if self.lengths is not None else None
+        return Batch(self.inputs.to(device), self.targets.to(device), lengths, self.extra)
+
+    def __len__(self) -> int:
+        return self.inputs.size(0)
+
+
+class Task:
+    """Base class: classification with cross-entropy and accuracy; subclasses add data."""
+
+    primary_metric = "accuracy"  # chosen on validation to pick the best checkpoint
+    chance: float | None = None  # accuracy of guessing, shown beside the results
+
+    def __init__(self, cfg: TaskConfig, run: RunConfig):
+        self.cfg = cfg
+        self.seed = run.seed
+        self.batch_size = run.train.batch_size
+
+    # --- data -------------------------------------------------------------------------------
+    def model_spec(self) -> ModelSpec:
+        raise NotImplementedError
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        """Batches of one epoch; streaming tasks yield forever."""
+        raise NotImplementedError
+
+    def steps_per_epoch(self) -> int | None:
+        return None
+
+    def eval_batches(self, split: str) -> Iterable[Batch]:
+        raise NotImplementedError
+
+    # --- state kept in checkpoints (vocabulary, data generators) -----------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    # --- loss and metrics -------------------------------------------------------------------
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+    def batch_stats(self, logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """Sums over the batch; `summarize` turns summed stats into metrics."""
+        flat = logits.reshape(-1, logits.size(-1))
+        targets = batch.targets.reshape(-1)
+        valid = targets != IGNORE_INDEX
+        loss_sum = F.cross_entropy(flat, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+        correct = ((flat.argmax(-1) == targets) & valid).sum()
+        return {"loss_sum": loss_sum, "correct": correct, "count": valid.sum()}
+
+    def summarize(self, stats: dict[str, float]) -> dict[str, Any]:
+        n = max(stats["count"], 1)
+        return {"loss": stats["loss_sum"] / n, "accuracy": stats["correct"] / n}

@@ -1,0 +1,79 @@
+"""The chapter's long-dependency recall task: remember the symbol shown at t=0.
+
+    rnnlab train configs/long_dependency_lstm.yaml task.seq_len=100
+
+Input: one symbol out of `num_classes` at t=0, then `seq_len - 1` empty steps (the all-zero
+vector, token id 0); the model answers at the last step. Training batches are drawn fresh from a
+seeded generator; validation and test sets are fixed by the seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+import torch
+from pydantic import Field
+
+from ..config import RunConfig, TaskConfig
+from ..registry import TASKS
+from .base import Batch, ModelSpec, Task
+
+__all__ = ["LongDependencyConfig", "LongDependencyTask", "recall_batch"]
+
+
+class LongDependencyConfig(TaskConfig):
+    name: Literal["long_dependency"] = "long_dependency"
+    streaming = True
+    seq_len: int = Field(50, ge=1, le=100_000, description="steps from the symbol to the answer")
+    num_classes: int = Field(10, ge=2, le=10_000)
+    val_size: int = Field(1000, ge=1, le=1_000_000)
+    test_size: int = Field(1000, ge=1, le=1_000_000)
+
+
+def recall_batch(targets: torch.Tensor, seq_len: int) -> Batch:
+    """Token ids (B, seq_len): symbol k is id k+1 at t=0, empty steps are id 0."""
+    inputs = torch.zeros(targets.size(0), seq_len, dtype=torch.long)
+    inputs[:, 0] = targets + 1
+    return Batch(inputs, targets)
+
+
+class LongDependencyTask(Task):
+    cfg: LongDependencyConfig
+
+    def __init__(self, cfg: LongDependencyConfig, run: RunConfig):
+        super().__init__(cfg, run)
+        self.chance = 1.0 / cfg.num_classes
+        self.generator = torch.Generator().manual_seed(run.seed)
+        # Fixed evaluation sets: drawn from their own seeded streams so that they do not depend
+        # on how many training batches were drawn.
+        self._eval_targets = {
+            split: torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(run.seed * 7919 + k))
+            for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1)
+        }
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(num_outputs=self.cfg.num_classes, vocab_size=self.cfg.num_classes + 1, max_len=self.cfg.seq_len)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        while True:
+            targets = torch.randint(self.cfg.num_classes, (self.batch_size,), generator=self.generator)
+            yield recall_batch(targets, self.cfg.seq_len)
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        targets = self._eval_targets[split]
+        size = max(self.batch_size, 250)
+        for start in range(0, targets.size(0), size):
+            yield recall_batch(targets[start : start + size], self.cfg.seq_len)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "generator" in state:
+            self.generator.set_state(state["generator"])
+
+
+@TASKS.register("long_dependency", config=LongDependencyConfig)
+def build_long_dependency(cfg: LongDependencyConfig, run: RunConfig) -> LongDependencyTask:
+    """Recall the first symbol after seq_len steps (the chapter's experiment)."""
+    return LongDependencyTask(cfg, run)
