@@ -345,6 +345,8 @@ def fit(
     result = FitResult(run_dir, summary, log.rows)
     if final_table:
         _print_table(console, cfg, task, summary)
+        if status == "completed":
+            task.report(model, device, console)
     if stop_message:
         raise TrainingStopped(stop_message, exit_code, result)
     return result

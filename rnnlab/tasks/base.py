@@ -78,6 +78,9 @@ class Task:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def report(self, model: torch.nn.Module, device: torch.device, console: Any) -> None:
+        """Printed after the final table, e.g. a sample prediction; nothing by default."""
+
     # --- loss and metrics -------------------------------------------------------------------
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1), ignore_index=IGNORE_INDEX)
