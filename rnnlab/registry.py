@@ -41,7 +41,7 @@ class Registry:
         def decorate(builder: Callable) -> Callable:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
-            doc = help or (builder.__doc__ or "").strip().splitlines()[0]
+            doc = help or ((builder.__doc__ or "").strip().splitlines() or [""])[0]
             self._entries[name] = Entry(name, builder, config, doc)
             return builder
 
