@@ -74,24 +74,41 @@ def _root(
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="YAML config, e.g. configs/long_dependency_lstm.yaml", show_default=False),
+    config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. configs/long_dependency_lstm.yaml", show_default=False),
     overrides: Optional[List[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_DIR_HELP),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue an interrupted run from its checkpoints/last.pt, exactly.", show_default=False
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bar (for logs)."),
 ) -> None:
     """Train a model on a task from a YAML config; writes runs/<time>-<name>/.
 
     The run directory holds config.yaml (resolved), metrics.jsonl, checkpoints/best.pt and last.pt,
     plots/loss.png and plots/accuracy.png, and summary.json with validation and test metrics.
+    Ctrl-C saves the run and prints the command that resumes it.
 
-    Example: rnnlab train configs/long_dependency_lstm.yaml task.seq_len=100 train.steps=500
+    Examples:
+      rnnlab train configs/long_dependency_lstm.yaml task.seq_len=100 train.steps=500
+      rnnlab train --resume runs/20261124-093000-long_dependency_lstm
     """
     from .config import load_config
     from .engine import fit
 
     with _user_errors():
-        cfg = load_config(config, overrides or [])
-        fit(cfg, runs_dir=runs_dir, console=console, progress=not no_progress)
+        if resume is not None:
+            if config is not None or overrides:
+                raise UserError("--resume continues a run with its own config.yaml; give no CONFIG or overrides with it")
+            if not (resume / "config.yaml").is_file():
+                raise UserError(f"--resume {resume}: not a run directory (no config.yaml there)")
+            if not (resume / "checkpoints" / "last.pt").is_file():
+                raise UserError(f"--resume {resume}: no checkpoints/last.pt yet, so nothing to resume; start it again instead")
+            cfg = load_config(resume / "config.yaml")
+        elif config is None:
+            raise UserError("give a CONFIG, e.g. rnnlab train configs/long_dependency_lstm.yaml (or --resume RUN_DIR)")
+        else:
+            cfg = load_config(config, overrides or [])
+        fit(cfg, runs_dir=runs_dir, resume=resume, console=console, progress=not no_progress)
 
 
 @app.command("config")
@@ -184,22 +201,143 @@ def _not_yet(command: str, issue: str) -> None:
     raise typer.Exit(2)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def compare() -> None:
-    """Train several models side by side on the same data and compare them (not available yet)."""
-    _not_yet("compare", "planned: side-by-side LSTM/GRU/RNN experiments")
+@app.command()
+def compare(
+    args: List[str] = typer.Argument(..., metavar="MODEL... [KEY=VALUE...]", help="Registered models (rnnlab list), then overrides applied to every run, e.g. train.lr=3e-3", show_default=False),
+    task: Optional[str] = typer.Option(None, "--task", help="Task to compare on; default: each model's configs/long_dependency_<model>.yaml task.", show_default=False),
+    seq_len: Optional[str] = typer.Option(None, "--seq-len", help="Sequence length, or several to sweep: 10,50,100,200.", show_default=False),
+    seeds: int = typer.Option(1, "--seeds", help="Repeat every run with seeds 0..K-1."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (the shipped configs: 1500, with early stopping).", show_default=False),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="Hidden size of every model (shipped: 32).", show_default=False),
+    init: Optional[str] = typer.Option(None, "--init", help="Gate init of every model: default (PyTorch's), forget_bias or chrono; default: each model's shipped setting.", show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", help="Base config for every model instead of the shipped long-dependency ones (any task).", show_default=False),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_DIR_HELP),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars (for logs)."),
+) -> None:
+    """Train several models side by side on the same data; writes runs/<time>-compare-<models>/.
+
+    Each model starts from configs/long_dependency_<model>.yaml (the settings that work: LSTM chrono
+    init, GRU update-gate bias 3) or from --config; every model sees the same data for a seed. The
+    directory holds one run directory per model x seq_len x seed, results.csv, results.md and
+    plots/curves.png (+ plots/accuracy_vs_seq_len.png when several lengths are given).
+
+    Example: rnnlab compare lstm gru rnn --seq-len 100 --seeds 2
+    """
+    from .compare import compare as run_compare
+    from .compare import parse_seq_lens
+    from .models.init import INIT_SCHEMES
+
+    with _user_errors():
+        models = [a for a in args if "=" not in a]
+        overrides = [a for a in args if "=" in a]
+        if init is not None and init not in INIT_SCHEMES:
+            raise UserError(f"--init {init!r}: use one of {', '.join(INIT_SCHEMES)}")
+        if seeds < 1:
+            raise UserError(f"--seeds {seeds}: must be at least 1 (runs use seeds 0..K-1)")
+        run_compare(
+            models, task=task, seq_lens=parse_seq_lens(seq_len), seeds=seeds, steps=steps, hidden=hidden, init=init,
+            config=config, overrides=overrides, runs_dir=runs_dir, console=console, progress=not no_progress,
+        )
 
 
-@app.command("probe-gradients", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def probe_gradients() -> None:
-    """Measure how the gradient dL/dx_t shrinks back through time (not available yet)."""
-    _not_yet("probe-gradients", "planned: the chapter's gradient-norm probe")
+@app.command("probe-gradients")
+def probe_gradients(
+    overrides: Optional[List[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", help="A gradient_probe config; default: the settings of configs/probe_gradients.yaml.", show_default=False),
+    models: Optional[str] = typer.Option(None, "--models", help="Models to probe, comma-separated [default: rnn,lstm,gru].", show_default=False),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length T [default: 50].", show_default=False),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="Input features [default: 10].", show_default=False),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="Hidden size [default: 20].", show_default=False),
+    loss: Optional[str] = typer.Option(None, "--loss", help="task: recall cross-entropy at the last step [default]; sum: the chapter's sum of all outputs; last: sum of the last outputs.", show_default=False),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Seeds to probe; median and 10-90% spread [default: 20].", show_default=False),
+    after_steps: Optional[int] = typer.Option(None, "--after-steps", help="0 = at initialisation [default]; N = after N training steps on long_dependency.", show_default=False),
+    init: Optional[str] = typer.Option(None, "--init", help="shipped [default: LSTM chrono, GRU gate bias 3], default (PyTorch's), forget_bias or chrono.", show_default=False),
+    seed: Optional[int] = typer.Option(None, "--seed", help="First seed; trial k uses seed + k [default: 0].", show_default=False),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_DIR_HELP),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars (for logs)."),
+) -> None:
+    """Measure how the gradient dL/dx_t shrinks back through time, model by model (the chapter's probe).
+
+    Writes runs/<time>-probe_gradients/ with gradients.csv (median, 10% and 90% of the norm at
+    every t), plots/gradient_norms.png and summary.json; prints the norm at t=0, T/2, T-1 per model.
+    Flags override the config file; key=value overrides come last.
+
+    Example: rnnlab probe-gradients --loss sum --init default
+    """
+    from .probe import probe_config
+    from .probe import probe_gradients as run_probe
+
+    flags = {
+        "task.models": f"[{models}]" if models is not None else None,
+        "task.seq_len": seq_len,
+        "task.input_size": input_size,
+        "model.hidden_size": hidden,
+        "task.loss": loss,
+        "task.trials": trials,
+        "task.after_steps": after_steps,
+        "task.init": init,
+        "seed": seed,
+    }
+    with _user_errors():
+        extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+        cfg = probe_config(config, extra + list(overrides or []))
+        run_probe(cfg, runs_dir=runs_dir, console=console, progress=not no_progress)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def predict() -> None:
-    """Classify the sentiment of texts with a trained IMDb model (not available yet)."""
-    _not_yet("predict", "planned with the IMDb task")
+@app.command()
+def predict(
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify, each in quotes.", show_default=False),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory; default: the newest IMDb run under --runs-dir."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", help="Read one text per line from this file; - reads stdin."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the newest run."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+) -> None:
+    """Classify the sentiment of texts with a trained IMDb model: label and confidence per text.
+
+    Example: rnnlab predict "great movie" "terrible film, a waste of time"
+    """
+    import json
+
+    from .predict import find_latest_run, predict_texts
+
+    with _user_errors():
+        all_texts = list(texts or []) + (_read_lines(file) if file is not None else [])
+        if not all_texts:
+            raise UserError('no text given: rnnlab predict "great movie", or --file F with one text per line (- = stdin)')
+        run_dir = run if run is not None else find_latest_run(runs_dir, "imdb")
+        if not run_dir.is_dir():
+            raise UserError(f"run directory not found: {run_dir}")
+        results = predict_texts(run_dir, all_texts, device)
+        if as_json:
+            print(json.dumps({"run": str(run_dir), "predictions": results}, indent=2))
+            return
+        table = Table(title=f"predictions of {run_dir.name}", title_justify="left")
+        table.add_column("text", overflow="fold", max_width=60)
+        table.add_column("label")
+        table.add_column("confidence", justify="right")
+        for r in results:
+            short = r["text"] if len(r["text"]) <= 120 else r["text"][:117] + "..."
+            note = "" if r["known_tokens"] else "  [dim](no known words: a guess)[/]"
+            color = "green" if r["label"] == "positive" else "red"
+            table.add_row(_escape(short.replace("\n", " ")), f"[{color}]{r['label']}[/]{note}", f"{100 * r['confidence']:.1f}%")
+        console.print(table)
+
+
+def _read_lines(file: str) -> list[str]:
+    """One text per line; blank lines are skipped. Invalid UTF-8 is an error that says where."""
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"--file {file}: no such file") from None
+    except OSError as e:
+        raise UserError(f"--file {file}: cannot read: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        where = "stdin" if file == "-" else file
+        raise UserError(f"{where} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+    return [line for line in text.splitlines() if line.strip()]
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

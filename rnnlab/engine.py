@@ -9,6 +9,7 @@ checkpoint, once) -> save (summary.json, plots, the final table).
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import threading
@@ -29,9 +30,10 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, TrainConfig, config_to_dict
 from .plots import plot_training_curves
 from .registry import MODELS, TASKS
-from .rundir import MetricsLog, create_run_dir, write_atomic, write_json
-from .runtime import resolve_device, rng_state, seed_everything
-from .tasks.base import Task
+from .errors import UserError
+from .rundir import MetricsLog, create_run_dir, read_metrics, write_atomic, write_json
+from .runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from .tasks.base import Batch, Task
 
 __all__ = ["fit", "FitResult", "TrainingStopped", "build", "evaluate", "count_params", "load_run_model"]
 
@@ -43,10 +45,6 @@ class TrainingStopped(Exception):
         super().__init__(message)
         self.exit_code = exit_code
         self.result = result
-
-
-class _Terminated(BaseException):
-    """SIGTERM, turned into an exception so that the run is saved like on Ctrl-C."""
 
 
 class _Diverged(Exception):
@@ -113,20 +111,33 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
     return cfg, task, model.to(device).eval(), ckpt
 
 
-@contextmanager
-def _sigterm_as_exception() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag that the loop reads between steps, so the saved state is always
+    that of a whole step and resuming is exact. A second Ctrl-C stops at once."""
 
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated()
+    def __init__(self) -> None:
+        self.signum: int | None = None
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    @contextmanager
+    def installed(self) -> Iterator["_StopRequest"]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.signum is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.signum = signum
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
 
 
 def _progress(console: Console, enabled: bool) -> Progress:
@@ -155,201 +166,261 @@ def fit(
     cfg: RunConfig,
     *,
     runs_dir: str | Path = "runs",
+    resume: str | Path | None = None,
     console: Console | None = None,
     progress: bool = True,
     final_table: bool = True,
     label: str | None = None,
 ) -> FitResult:
-    """Train `cfg` in a new run directory under `runs_dir`; return its summary and history."""
-    console = console or Console()
-    t = cfg.train
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    task, model = build(cfg, device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    n_params = count_params(model)
-    spe = task.steps_per_epoch()
-    total = min(x for x in (t.steps, t.epochs * spe if (t.epochs and spe) else None) if x is not None)
-    eval_every = t.eval_every or (spe if spe else max(1, min(100, total // 10)))
-    eval_on_steps = t.eval_every is not None or spe is None  # else once per epoch
-    optimizer = _optimizer(params, t)
-    scheduler = _scheduler(optimizer, t, total)
-    max_norm = t.clip_grad_norm if t.clip_grad_norm is not None else float("inf")
+    """Train `cfg` in a new run directory under `runs_dir` (or continue the run `resume`)."""
+    run = _Run(cfg, console or Console(), label)
+    run.setup(Path(runs_dir), Path(resume) if resume is not None else None)
+    run.train(progress)
+    return run.finish(final_table)
 
-    run_dir = create_run_dir(runs_dir, cfg.run_name)
-    config_dict = config_to_dict(cfg)
-    write_atomic(run_dir / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False).encode())
-    log = MetricsLog(run_dir / "metrics.jsonl")
-    ckpt_dir = run_dir / "checkpoints"
-    summary: dict[str, Any] = {
-        "status": "running",
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "params": n_params,
-        "device": str(device),
-        "world_size": 1,
-        "seed": cfg.seed,
-        "run_dir": str(run_dir),
-        "steps": 0,
-        "epochs": 0,
-        "wall_time_s": 0.0,
-        "chance": task.chance,
-    }
-    write_json(run_dir / "summary.json", summary)
-    console.print(
-        f"[bold]{label or cfg.run_name}[/] · task [cyan]{cfg.task.name}[/] · model [cyan]{cfg.model.name}[/] "
-        f"({n_params:,} params) · device [green]{device}[/] · {total:,} steps"
-    )
 
-    step = epoch = 0
-    best: dict[str, Any] | None = None
-    best_key: tuple[float, float] | None = None
-    bad_evals = skipped = 0
-    acc_loss = acc_norm = 0.0
-    acc_n = 0
-    acc_stats: dict[str, float] = {}
-    started = time.perf_counter()
-    higher = task.primary_metric != "loss"
+class _Run:
+    """One training run's state; fit() walks it through setup -> train -> finish."""
 
-    def payload(full: bool) -> dict[str, Any]:
+    def __init__(self, cfg: RunConfig, console: Console, label: str | None):
+        self.cfg, self.t, self.console, self.label = cfg, cfg.train, console, label
+        self.step = self.epoch = self.bad_evals = self.skipped = 0
+        self.best: dict[str, Any] | None = None
+        self.best_key: tuple[float, float] | None = None
+        self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
+        self.status, self.stop_message, self.exit_code = "completed", None, 0
+        self._reset_train_stats()
+
+    # --- setup ----------------------------------------------------------------------------------
+    def setup(self, runs_dir: Path, resume: Path | None) -> None:
+        cfg, t = self.cfg, self.t
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.task, self.model = build(cfg, self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.spe = self.task.steps_per_epoch()
+        lengths = [x for x in (t.steps, t.epochs * self.spe if (t.epochs and self.spe) else None) if x is not None]
+        self.total = min(lengths)
+        self.eval_every = t.eval_every or (self.spe if self.spe else max(1, min(100, self.total // 10)))
+        self.eval_on_steps = t.eval_every is not None or self.spe is None  # else once per epoch
+        self.optimizer = _optimizer(self.params, t)
+        self.scheduler = _scheduler(self.optimizer, t, self.total)
+        self.max_norm = t.clip_grad_norm if t.clip_grad_norm is not None else float("inf")
+        self.higher = self.task.primary_metric != "loss"
+        self.config_dict = config_to_dict(cfg)
+        if resume is None:
+            self.run_dir = create_run_dir(runs_dir, cfg.run_name)
+            write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.config_dict, sort_keys=False).encode())
+            self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        else:
+            self.run_dir = resume
+            self._restore(resume)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.summary: dict[str, Any] = {
+            "status": "running",
+            "task": cfg.task.name,
+            "model": cfg.model.name,
+            "params": count_params(self.model),
+            "device": str(self.device),
+            "world_size": 1,
+            "seed": cfg.seed,
+            "run_dir": str(self.run_dir),
+            "steps": self.step,
+            "epochs": self.epoch,
+            "wall_time_s": round(self.elapsed_before, 3),
+            "chance": self.task.chance,
+        }
+        write_json(self.run_dir / "summary.json", self.summary)
+        what = f"resuming at step {self.step:,} of {self.total:,}" if resume else f"{self.total:,} steps"
+        self.console.print(
+            f"[bold]{self.label or cfg.run_name}[/] · task [cyan]{cfg.task.name}[/] · model [cyan]{cfg.model.name}[/] "
+            f"({self.summary['params']:,} params) · device [green]{self.device}[/] · {what}"
+        )
+
+    def _restore(self, run_dir: Path) -> None:
+        """Everything an uninterrupted run would have at the checkpoint's step, RNG states included."""
+        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        if "optimizer" not in ckpt:
+            raise UserError(f"{run_dir}/checkpoints/last.pt holds no training state to resume from")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.task.load_state_dict(ckpt.get("task_state") or {})
+        self.step, self.epoch = ckpt["step"], ckpt["epoch"]
+        self.best, self.bad_evals = ckpt.get("val"), ckpt.get("bad_evals", 0)
+        self.best_key = tuple(ckpt["best_key"]) if ckpt.get("best_key") is not None else None
+        self.elapsed_before = ckpt.get("elapsed_s", 0.0)
+        self.skipped = ckpt.get("skipped", 0)
+        set_rng_state(ckpt["rng"])
+        # Rows logged after the checkpoint will be logged again, identically, by the resumed run.
+        rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= self.step and r.get("split") != "test"]
+        write_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+        self.log = MetricsLog(run_dir / "metrics.jsonl")
+        self.log.rows = rows
+
+    def _payload(self, full: bool) -> dict[str, Any]:
         p: dict[str, Any] = {
-            "config": config_dict,
-            "model": model.state_dict(),
-            "task_state": task.state_dict(),
-            "step": step,
-            "epoch": epoch,
-            "val": best,
+            "config": self.config_dict,
+            "model": self.model.state_dict(),
+            "task_state": self.task.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "val": self.best,
         }
         if full:  # what resuming needs on top
             p.update(
-                optimizer=optimizer.state_dict(),
-                scheduler=scheduler.state_dict() if scheduler is not None else None,
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
                 rng=rng_state(),
-                best_key=best_key,
-                bad_evals=bad_evals,
+                best_key=self.best_key,
+                bad_evals=self.bad_evals,
+                skipped=self.skipped,
+                elapsed_s=self._elapsed(),
             )
         return p
 
-    def do_eval() -> bool:
+    def _save_last(self) -> None:
+        save_checkpoint(self.ckpt_dir / "last.pt", self._payload(full=True))
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self.started)
+
+    def _reset_train_stats(self) -> None:
+        self.acc_loss = self.acc_norm = 0.0
+        self.acc_n = 0
+        self.acc_stats: dict[str, float] = {}
+
+    # --- train ----------------------------------------------------------------------------------
+    def train(self, show_progress: bool) -> None:
+        self.started = time.perf_counter()
+        stop = _StopRequest()
+        last_eval = self.step if self.best is not None and self.best.get("step") == self.step else -1
+        with stop.installed(), _progress(self.console, show_progress) as self.bar:
+            self.bar_id = self.bar.add_task("train", total=self.total, completed=self.step, info="")
+            try:
+                done = self.step >= self.total
+                while not done:
+                    for batch in self.task.train_batches(self.epoch):
+                        self._train_step(batch)
+                        early = False
+                        if self.eval_on_steps and self.step % self.eval_every == 0:
+                            early, last_eval = self._evaluate(), self.step
+                        if self.t.checkpoint_every and self.step % self.t.checkpoint_every == 0:
+                            self._save_last()
+                        if stop:
+                            raise KeyboardInterrupt
+                        if early or self.step >= self.total:
+                            done = True
+                            break
+                    else:  # the epoch ran out
+                        self.epoch += 1
+                        if self.spe is not None and self.step != last_eval:
+                            done, last_eval = self._evaluate(), self.step
+                        self._save_last()
+                        done = done or (self.t.epochs is not None and self.epoch >= self.t.epochs) or bool(stop)
+                        if stop:
+                            raise KeyboardInterrupt
+                if self.step != last_eval:
+                    self._evaluate()
+            except _Diverged as e:
+                self.status, self.exit_code = "diverged", 1
+                self.stop_message = (
+                    f"training diverged: {e}. The best checkpoint so far is kept. Try a lower learning rate "
+                    f"(train.lr={self.t.lr / 10:g}), gradient clipping (train.clip_grad_norm=1.0), or "
+                    "train.skip_nonfinite=true to skip such batches."
+                )
+            except KeyboardInterrupt:
+                self.status = "interrupted"
+                self.exit_code = 143 if stop.signum == signal.SIGTERM else 130
+                self.stop_message = (
+                    f"interrupted at step {self.step:,}; everything is saved. Continue with:\n"
+                    f"  rnnlab train --resume {self.run_dir}"
+                )
+            except BaseException:
+                self.summary.update(status="failed", steps=self.step, epochs=self.epoch, wall_time_s=round(self._elapsed(), 3))
+                write_json(self.run_dir / "summary.json", self.summary)
+                raise
+            self._save_last()
+
+    def _train_step(self, batch: Batch) -> None:
+        t, task, model = self.t, self.task, self.model
+        batch = batch.to(self.device)
+        model.train()
+        logits = model(batch.inputs, batch.lengths)
+        loss = task.loss(logits, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return self._nonfinite("the loss", loss.item())
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)  # the norm before clipping
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._nonfinite("the gradient norm", norm.item())
+        self.optimizer.step()
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+            self.scheduler.step()
+        self.step += 1
+        with torch.no_grad():
+            for k, v in task.batch_stats(logits.detach(), batch).items():
+                self.acc_stats[k] = self.acc_stats.get(k, 0) + float(v)
+        self.acc_loss += loss.item()
+        self.acc_norm += norm.item()
+        self.acc_n += 1
+        self.bar.update(self.bar_id, completed=self.step)
+
+    def _nonfinite(self, what: str, value: float) -> None:
+        if not self.t.skip_nonfinite:
+            raise _Diverged(self.step + 1, what, value)
+        self.skipped += 1
+
+    def _evaluate(self) -> bool:
         """Log train/val rows, keep the best checkpoint; True when early stopping says stop."""
-        nonlocal best, best_key, bad_evals, acc_loss, acc_norm, acc_n, acc_stats
-        elapsed = time.perf_counter() - started
-        lr = optimizer.param_groups[0]["lr"]
-        if acc_n:
-            train_metrics = task.summarize(acc_stats)
-            log.append(
-                {"step": step, "epoch": epoch, "split": "train", **train_metrics, "loss": acc_loss / acc_n,
-                 "lr": lr, "grad_norm": acc_norm / acc_n, "elapsed_s": round(elapsed, 3)}
+        task, lr = self.task, self.optimizer.param_groups[0]["lr"]
+        elapsed = round(self._elapsed(), 3)
+        common = {"step": self.step, "epoch": self.epoch}
+        if self.acc_n:
+            self.log.append(
+                {**common, "split": "train", **task.summarize(self.acc_stats), "loss": self.acc_loss / self.acc_n,
+                 "lr": lr, "grad_norm": self.acc_norm / self.acc_n, "elapsed_s": elapsed}
             )
-        val = evaluate(model, task, "val", device)
-        log.append({"step": step, "epoch": epoch, "split": "val", **val, "lr": lr, "grad_norm": None, "elapsed_s": round(elapsed, 3)})
-        acc_loss = acc_norm = 0.0
-        acc_n = 0
-        acc_stats = {}
+        self._reset_train_stats()
+        val = evaluate(self.model, task, "val", self.device)
+        self.log.append({**common, "split": "val", **val, "lr": lr, "grad_norm": None, "elapsed_s": elapsed})
         primary = val[task.primary_metric]
-        key = (primary if higher else -primary, -val["loss"])
-        if best_key is None or key > best_key:
-            best_key, best, bad_evals = key, {"step": step, **val}, 0
-            save_checkpoint(ckpt_dir / "best.pt", payload(full=False))
+        key = (primary if self.higher else -primary, -val["loss"])
+        if self.best_key is None or key > self.best_key:
+            self.best_key, self.best, self.bad_evals = key, {"step": self.step, **val}, 0
+            save_checkpoint(self.ckpt_dir / "best.pt", self._payload(full=False))
         else:
-            bad_evals += 1
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(val["loss"])
-        bar.update(bar_id, info=f"val {task.primary_metric} {_fmt(primary, pct=higher)} · best {_fmt(best[task.primary_metric], pct=higher)}")
-        return t.early_stopping is not None and bad_evals >= t.early_stopping
+            self.bad_evals += 1
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val["loss"])
+        name, pct = task.primary_metric, self.higher
+        self.bar.update(self.bar_id, info=f"val {name} {_fmt(primary, pct)} · best {_fmt(self.best[name], pct)}")
+        return self.t.early_stopping is not None and self.bad_evals >= self.t.early_stopping
 
-    status, stop_message, exit_code = "completed", None, 0
-    last_eval_step = -1
-    with _sigterm_as_exception(), _progress(console, progress) as bar:
-        bar_id = bar.add_task("train", total=total, info="")
-        try:
-            done = False
-            while not done:
-                for batch in task.train_batches(epoch):
-                    batch = batch.to(device)
-                    model.train()
-                    logits = model(batch.inputs, batch.lengths)
-                    loss = task.loss(logits, batch)
-                    optimizer.zero_grad(set_to_none=True)
-                    if not torch.isfinite(loss):
-                        if t.skip_nonfinite:
-                            skipped += 1
-                            continue
-                        raise _Diverged(step + 1, "the loss", loss.item())
-                    loss.backward()
-                    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # the norm before clipping
-                    if not torch.isfinite(norm):
-                        if t.skip_nonfinite:
-                            skipped += 1
-                            optimizer.zero_grad(set_to_none=True)
-                            continue
-                        raise _Diverged(step + 1, "the gradient norm", norm.item())
-                    optimizer.step()
-                    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
-                        scheduler.step()
-                    step += 1
-                    with torch.no_grad():
-                        for k, v in task.batch_stats(logits.detach(), batch).items():
-                            acc_stats[k] = acc_stats.get(k, 0) + float(v)
-                    acc_loss += loss.item()
-                    acc_norm += norm.item()
-                    acc_n += 1
-                    bar.update(bar_id, completed=step)
-                    stop = False
-                    if eval_on_steps and step % eval_every == 0:
-                        stop = do_eval()
-                        last_eval_step = step
-                    if t.checkpoint_every and step % t.checkpoint_every == 0:
-                        save_checkpoint(ckpt_dir / "last.pt", payload(full=True))
-                    if stop or step >= total:
-                        done = True
-                        break
-                else:  # the epoch ran out
-                    epoch += 1
-                    if spe is not None and step != last_eval_step:
-                        done = do_eval()
-                        last_eval_step = step
-                    save_checkpoint(ckpt_dir / "last.pt", payload(full=True))
-                    if t.epochs is not None and epoch >= t.epochs:
-                        done = True
-            if step != last_eval_step:
-                do_eval()
-        except _Diverged as e:
-            status, exit_code = "diverged", 1
-            stop_message = (
-                f"training diverged: {e}. The best checkpoint so far is kept. Try a lower learning rate "
-                f"(train.lr={t.lr / 10:g}), gradient clipping (train.clip_grad_norm=1.0), or "
-                "train.skip_nonfinite=true to skip such batches."
-            )
-        except (KeyboardInterrupt, _Terminated) as e:
-            status = "interrupted"
-            exit_code = 143 if isinstance(e, _Terminated) else 130
-            stop_message = f"interrupted at step {step}; the run is saved in {run_dir}"
-        except BaseException:
-            summary.update(status="failed", steps=step, epochs=epoch, wall_time_s=round(time.perf_counter() - started, 3))
-            write_json(run_dir / "summary.json", summary)
-            raise
-        save_checkpoint(ckpt_dir / "last.pt", payload(full=True))
-
-    wall = time.perf_counter() - started
-    summary.update(status=status, steps=step, epochs=epoch, wall_time_s=round(wall, 3),
-                   steps_per_s=round(step / wall, 3) if wall > 0 else None, skipped_batches=skipped, val=best)
-    if status == "completed" and best is not None:
-        # The test split is scored once, with the checkpoint chosen on validation.
-        model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
-        test = evaluate(model, task, "test", device)
-        summary["test"] = test
-        log.append({"step": best["step"], "epoch": epoch, "split": "test", **test, "elapsed_s": round(wall, 3)})
-    write_json(run_dir / "summary.json", summary)
-    plot_training_curves(log.rows, run_dir / "plots", cfg.run_name, chance=task.chance)
-    result = FitResult(run_dir, summary, log.rows)
-    if final_table:
-        _print_table(console, cfg, task, summary)
-        if status == "completed":
-            task.report(model, device, console)
-    if stop_message:
-        raise TrainingStopped(stop_message, exit_code, result)
-    return result
+    # --- test and save --------------------------------------------------------------------------
+    def finish(self, final_table: bool) -> FitResult:
+        wall = self._elapsed()
+        s = self.summary
+        s.update(status=self.status, steps=self.step, epochs=self.epoch, wall_time_s=round(wall, 3),
+                 steps_per_s=round(self.step / wall, 3) if wall > 0 else None, skipped_batches=self.skipped, val=self.best)
+        if self.status == "completed" and self.best is not None:
+            # The test split is scored once, with the checkpoint chosen on validation.
+            self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt")["model"])
+            s["test"] = evaluate(self.model, self.task, "test", self.device)
+            self.log.append({"step": self.best["step"], "epoch": self.epoch, "split": "test", **s["test"], "elapsed_s": round(wall, 3)})
+        write_json(self.run_dir / "summary.json", s)
+        plot_training_curves(self.log.rows, self.run_dir / "plots", self.cfg.run_name, chance=self.task.chance)
+        result = FitResult(self.run_dir, s, self.log.rows)
+        if final_table:
+            _print_table(self.console, self.cfg, self.task, s)
+            if self.status == "completed":
+                self.task.report(self.model, self.device, self.console)
+        if self.stop_message:
+            raise TrainingStopped(self.stop_message, self.exit_code, result)
+        return result
 
 
 def _print_table(console: Console, cfg: RunConfig, task: Task, summary: dict[str, Any]) -> None:
@@ -362,7 +433,8 @@ def _print_table(console: Console, cfg: RunConfig, task: Task, summary: dict[str
     extra = [k for k in ("perplexity",) if k in (summary.get("test") or summary.get("val") or {})]
     for k in extra:
         table.add_column(k, justify="right")
-    for split, row in (("val (best, step %s)" % (summary["val"] or {}).get("step"), summary.get("val")), ("test", summary.get("test"))):
+    val = summary.get("val")
+    for split, row in ((f"val (best, step {(val or {}).get('step')})", val), ("test", summary.get("test"))):
         if row:
             table.add_row(split, _fmt(row.get("loss")), _fmt(row.get(metric), pct), *(_fmt(row.get(k)) for k in extra))
     if task.chance is not None and pct:
