@@ -203,8 +203,8 @@ def _not_yet(command: str, issue: str) -> None:
 
 @app.command()
 def compare(
-    args: List[str] = typer.Argument(..., metavar="MODEL... [KEY=VALUE...]", help="Registered models (rnnlab list), then overrides applied to every run, e.g. train.lr=3e-3", show_default=False),
-    task: Optional[str] = typer.Option(None, "--task", help="Task to compare on; default: each model's configs/long_dependency_<model>.yaml task.", show_default=False),
+    args: List[str] = typer.Argument(..., metavar="MODEL", help="Registered models (rnnlab list), then any key=value overrides applied to every run, e.g. train.lr=3e-3", show_default=False),
+    task: Optional[str] = typer.Option(None, "--task", help="Task to compare on (default long_dependency); each model starts from configs/<task>_<model>.yaml when it exists.", show_default=False),
     seq_len: Optional[str] = typer.Option(None, "--seq-len", help="Sequence length, or several to sweep: 10,50,100,200.", show_default=False),
     seeds: int = typer.Option(1, "--seeds", help="Repeat every run with seeds 0..K-1."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (the shipped configs: 1500, with early stopping).", show_default=False),
@@ -244,15 +244,15 @@ def compare(
 def probe_gradients(
     overrides: Optional[List[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
     config: Optional[Path] = typer.Option(None, "--config", help="A gradient_probe config; default: the settings of configs/probe_gradients.yaml.", show_default=False),
-    models: Optional[str] = typer.Option(None, "--models", help="Models to probe, comma-separated [default: rnn,lstm,gru].", show_default=False),
-    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length T [default: 50].", show_default=False),
-    input_size: Optional[int] = typer.Option(None, "--input-size", help="Input features [default: 10].", show_default=False),
-    hidden: Optional[int] = typer.Option(None, "--hidden", help="Hidden size [default: 20].", show_default=False),
-    loss: Optional[str] = typer.Option(None, "--loss", help="task: recall cross-entropy at the last step [default]; sum: the chapter's sum of all outputs; last: sum of the last outputs.", show_default=False),
-    trials: Optional[int] = typer.Option(None, "--trials", help="Seeds to probe; median and 10-90% spread [default: 20].", show_default=False),
-    after_steps: Optional[int] = typer.Option(None, "--after-steps", help="0 = at initialisation [default]; N = after N training steps on long_dependency.", show_default=False),
-    init: Optional[str] = typer.Option(None, "--init", help="shipped [default: LSTM chrono, GRU gate bias 3], default (PyTorch's), forget_bias or chrono.", show_default=False),
-    seed: Optional[int] = typer.Option(None, "--seed", help="First seed; trial k uses seed + k [default: 0].", show_default=False),
+    models: Optional[str] = typer.Option(None, "--models", help="Models to probe, comma-separated (default: rnn,lstm,gru).", show_default=False),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length T (default: 50).", show_default=False),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="Input features (default: 10).", show_default=False),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="Hidden size (default: 20).", show_default=False),
+    loss: Optional[str] = typer.Option(None, "--loss", help="task (default): recall cross-entropy at the last step; sum: the chapter's sum of all outputs; last: sum of the last outputs.", show_default=False),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Seeds to probe; median and 10-90% spread (default: 20).", show_default=False),
+    after_steps: Optional[int] = typer.Option(None, "--after-steps", help="0 (default) = at initialisation; N = after N training steps on long_dependency.", show_default=False),
+    init: Optional[str] = typer.Option(None, "--init", help="shipped (default: LSTM chrono, GRU gate bias 3), default (PyTorch's), forget_bias or chrono.", show_default=False),
+    seed: Optional[int] = typer.Option(None, "--seed", help="First seed; trial k uses seed + k (default: 0).", show_default=False),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_DIR_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars (for logs)."),
 ) -> None:
@@ -340,10 +340,27 @@ def _read_lines(file: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def generate() -> None:
-    """Sample text from a trained next-token language model (not available yet)."""
-    _not_yet("generate", "planned with the next-token language model")
+@app.command()
+def generate(
+    run: Path = typer.Argument(..., help="Run directory of a next_token task.", show_default=False),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Text to continue; default: the corpus's usual first token."),
+    tokens: int = typer.Option(50, "--tokens", "-n", help="How many tokens to sample (stops early at EOS)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Below 1: safer, above 1: wilder; 0 = always the likeliest."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Sample only among the K likeliest tokens."),
+    seed: int = typer.Option(0, "--seed", help="The same seed gives the same text."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+) -> None:
+    """Sample text from a trained next-token language model.
+
+    Example: rnnlab generate runs/20261124-093000-next_token_imdb_lstm --prompt "this movie" --top-k 20
+    """
+    from .generate import generate_text
+
+    with _user_errors():
+        if not run.is_dir():
+            raise UserError(f"run directory not found: {run}")
+        shown, text = generate_text(run, prompt, tokens, temperature, top_k, seed, device)
+        console.print(f"[dim]{_escape(shown)}[/] [bold]{_escape(text)}[/]", soft_wrap=True)
 
 
 def main() -> None:

@@ -430,13 +430,15 @@ def _print_table(console: Console, cfg: RunConfig, task: Task, summary: dict[str
     table.add_column("split")
     table.add_column("loss", justify="right")
     table.add_column(metric, justify="right")
-    extra = [k for k in ("perplexity",) if k in (summary.get("test") or summary.get("val") or {})]
+    shown = summary.get("test") or summary.get("val") or {}
+    extra = [k for k, v in shown.items() if isinstance(v, float) and k not in ("loss", metric)]
     for k in extra:
-        table.add_column(k, justify="right")
+        table.add_column(k.replace("_", " "), justify="right")
     val = summary.get("val")
     for split, row in ((f"val (best, step {(val or {}).get('step')})", val), ("test", summary.get("test"))):
         if row:
-            table.add_row(split, _fmt(row.get("loss")), _fmt(row.get(metric), pct), *(_fmt(row.get(k)) for k in extra))
+            cells = (_fmt(row.get(k), k.endswith("accuracy")) for k in extra)
+            table.add_row(split, _fmt(row.get("loss")), _fmt(row.get(metric), pct), *cells)
     if task.chance is not None and pct:
         table.add_row("[dim]chance[/]", "", f"[dim]{100 * task.chance:.2f}%[/]")
     console.print(table)

@@ -10,7 +10,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["plot_training_curves", "line_plot"]
+__all__ = ["plot_training_curves", "line_plot", "ACCURACY_YLIM"]
+
+_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", (0, (5, 1))), ("P", (0, (3, 1, 1, 1)))]
+ACCURACY_YLIM = (-0.02, 1.02)  # accuracy plots keep 0..1, so chance-level noise does not look like a trend
 
 
 def line_plot(
@@ -22,17 +25,27 @@ def line_plot(
     ylabel: str,
     logy: bool = False,
     hline: tuple[float, str] | None = None,
+    ylim: tuple[float, float] | None = None,
 ) -> Path:
-    """One line per series `label -> (x, y, low, high)`; low/high draw a shaded band."""
+    """One line per series `label -> (x, y, low, high)`; low/high draw a shaded band.
+
+    Each series gets its own marker and dash pattern, so lines lying on top of each other (two
+    models both at 100%) stay visible.
+    """
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for label, (x, y, low, high) in series.items():
-        (line,) = ax.plot(x, y, label=label, marker="o" if len(x) <= 12 else None, markersize=3)
+    for i, (label, (x, y, low, high)) in enumerate(series.items()):
+        style = _STYLES[i % len(_STYLES)]
+        sparse = len(x) <= 25
+        (line,) = ax.plot(x, y, label=label, linestyle=style[1], marker=style[0] if sparse else None,
+                          markersize=6 - 1.2 * (i % 3), linewidth=1.6, alpha=0.9)
         if low is not None and high is not None:
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
     if hline is not None:
         ax.axhline(hline[0], color="grey", linestyle=":", linewidth=1, label=hline[1])
     if logy:
         ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -55,7 +68,8 @@ def plot_training_curves(rows: list[dict[str, Any]], plots_dir: Path, title: str
                 series["validation" if split == "val" else split] = (xs, ys, None, None)
         if series:
             hline = (chance, "chance") if metric == "accuracy" and chance else None
+            ylim = ACCURACY_YLIM if metric == "accuracy" else None
             written.append(
-                line_plot(plots_dir / f"{metric}.png", series, title=f"{title}: {metric}", xlabel="step", ylabel=metric, hline=hline)
+                line_plot(plots_dir / f"{metric}.png", series, title=f"{title}: {metric}", xlabel="step", ylabel=metric, hline=hline, ylim=ylim)
             )
     return written

@@ -59,7 +59,8 @@ def test_each_model_trains_and_every_parameter_gets_a_gradient(name, params):
         loss.backward()
         if not losses:
             missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-            # The one-hot input never feeds <pad>; an embedding's padding row is frozen by design.
+            # <pad> is the zero vector (its one-hot column never fires) and an embedding's padding
+            # row is frozen by design: whole-tensor checks still see every other entry's gradient.
             missing = [n for n in missing if n != "embedding.weight"]
             assert not missing, f"no gradient for {missing}"
         opt.step()
@@ -73,12 +74,12 @@ def test_per_step_head_gives_one_prediction_per_step():
     assert model(tokens, lengths).shape == (4, 7, 12)
 
 
-def test_one_hot_input_is_the_vocabulary_without_pad():
+def test_one_hot_input_spans_the_vocabulary_and_pad_is_the_zero_vector():
     model = build("lstm", SEQ_SPEC)
-    assert model.input_size == 11
+    assert model.input_size == 12
     feats = model.embed(torch.tensor([[0, 1, 11]]))
-    assert feats.shape == (1, 3, 11)
-    assert feats[0, 0].sum() == 0 and feats[0, 1, 0] == 1 and feats[0, 2, 10] == 1
+    assert feats.shape == (1, 3, 12)  # (batch, seq, vocab)
+    assert feats[0, 0].sum() == 0 and feats[0, 1, 1] == 1 and feats[0, 2, 11] == 1 and feats.sum() == 2
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "bilstm", "bigru"])

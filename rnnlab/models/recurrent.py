@@ -67,7 +67,7 @@ class RecurrentNet(nn.Module):
                 self.embedding = nn.Embedding(spec.vocab_size, cfg.embedding_dim, padding_idx=spec.pad_id)
                 in_size = cfg.embedding_dim
             else:
-                in_size = spec.vocab_size - 1  # <pad> (id 0) is the all-zero vector
+                in_size = spec.vocab_size  # one column per token; <pad> is the all-zero vector
         else:
             assert spec.input_size is not None, "a ModelSpec needs vocab_size or input_size"
             in_size = spec.input_size
@@ -102,7 +102,8 @@ class RecurrentNet(nn.Module):
             return tokens
         if hasattr(self, "embedding"):
             return self.drop(self.embedding(tokens))
-        return F.one_hot(tokens, self.spec.vocab_size)[..., 1:].to(self.head.weight.dtype)
+        one_hot = F.one_hot(tokens, self.spec.vocab_size) * (tokens != self.spec.pad_id).unsqueeze(-1)
+        return one_hot.to(self.head.weight.dtype)  # (B, T, vocab)
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, F) -> (B, T, dirs * H); outputs at padded positions are meaningless."""

@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig, TaskConfig
+from ..data.bucketing import BucketBatchSampler
+from ..data.text import Vocab
 
-__all__ = ["Batch", "ModelSpec", "Task", "IGNORE_INDEX"]
+__all__ = ["Batch", "ModelSpec", "Task", "TokenTask", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100  # targets at padded positions; cross_entropy skips them
 
@@ -97,3 +99,48 @@ class Task:
     def summarize(self, stats: dict[str, float]) -> dict[str, Any]:
         n = max(stats["count"], 1)
         return {"loss": stats["loss_sum"] / n, "accuracy": stats["correct"] / n}
+
+
+class TokenTask(Task):
+    """A task over token sequences: a vocabulary (kept in checkpoints) and a length-bucketed
+    training sampler whose place inside the epoch is kept too, so that resuming is exact."""
+
+    _vocab: Vocab | None = None
+    _sampler: BucketBatchSampler | None = None
+
+    @property
+    def vocab(self) -> Vocab:
+        raise NotImplementedError
+
+    def train_lengths(self) -> Any:
+        """Lengths of the training examples, for bucketing."""
+        raise NotImplementedError
+
+    def train_batch(self, indices: list[int]) -> Batch:
+        raise NotImplementedError
+
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        if self._sampler is None:
+            self._sampler = BucketBatchSampler(self.train_lengths(), self.batch_size, shuffle=True, seed=self.seed)
+        return self._sampler
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        self.sampler.set_epoch(epoch)  # keeps the position when resuming inside this epoch
+        for indices in self.sampler:
+            yield self.train_batch(indices)
+
+    def steps_per_epoch(self) -> int:
+        return len(self.sampler)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"vocab": self.vocab.to_state()}
+        if self._sampler is not None:
+            state["sampler"] = self._sampler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "vocab" in state:
+            self._vocab = Vocab.from_state(state["vocab"])
+        if "sampler" in state:
+            self.sampler.load_state_dict(state["sampler"])

@@ -1,0 +1,245 @@
+"""Next-token language model: the small one-hot LSTM predictor of the shape-fixing note, done right.
+
+    rnnlab train configs/next_token_lstm.yaml
+    rnnlab generate runs/<run> --prompt "a a a"
+
+Corpora: `synthetic` (sequences `a a ... a b b ... b EOS`, n a's then n b's), any UTF-8 text
+file (`task.text_file`), or the IMDb review texts (`imdb`, labels ignored). Word or character
+level. Batch-first inputs, targets are the inputs shifted by one, padding goes at the end and
+is ignored by the loss; a one-directional network needs no PackedSequence for that.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import torch
+from pydantic import Field, model_validator
+from rich.table import Table
+
+from ..config import RunConfig, TaskConfig
+from ..data.bucketing import pad_batch
+from ..data.text import PAD, UNK_ID, Vocab, tokenize
+from ..errors import UserError
+from ..registry import TASKS
+from .base import IGNORE_INDEX, Batch, ModelSpec, TokenTask
+
+__all__ = ["NextTokenConfig", "NextTokenTask", "synthetic_sequences", "determined_mask", "EOS"]
+
+EOS = "EOS"
+
+
+class NextTokenConfig(TaskConfig):
+    name: Literal["next_token"] = "next_token"
+    corpus: Literal["synthetic", "text_file", "imdb"] = Field("synthetic", description="where the sequences come from")
+    level: Literal["word", "char"] = Field("word", description="tokens are words or characters")
+    num_sequences: int = Field(2_000, ge=10, le=10_000_000, description="synthetic: how many; imdb: at most this many reviews")
+    min_n: int = Field(1, ge=1, le=10_000, description="synthetic: fewest a's")
+    max_n: int = Field(12, ge=1, le=10_000, description="synthetic: most a's")
+    text_file: str | None = Field(None, description="corpus text_file: a UTF-8 text file")
+    data_path: str | None = Field(None, description="corpus imdb: the archive (see task imdb)")
+    seq_len: int = Field(64, ge=2, le=100_000, description="text_file/imdb: tokens per training sequence")
+    vocab_size: int = Field(10_000, ge=3, le=1_000_000, description="text_file/imdb: most frequent training tokens")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _check(self) -> "NextTokenConfig":
+        if self.min_n > self.max_n:
+            raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
+        if self.corpus == "text_file" and not self.text_file:
+            raise ValueError("corpus text_file needs task.text_file=PATH")
+        return self
+
+
+def synthetic_sequences(count: int, min_n: int, max_n: int, seed: int) -> list[list[str]]:
+    """`a`*n + `b`*n + [EOS], n uniform in [min_n, max_n] (the note's toy corpus)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        n = rng.randint(min_n, max_n)
+        out.append(["a"] * n + ["b"] * n + [EOS])
+    return out
+
+
+def determined_mask(inputs: torch.Tensor, targets: torch.Tensor, b_id: int, eos_id: int) -> torch.Tensor:
+    """Positions whose next token the prefix fixes: every `b` after the first, and the EOS.
+
+    Once a `b` has been read, the count of a's says exactly how many b's and then EOS follow.
+    """
+    return (targets == eos_id) | ((targets == b_id) & (inputs == b_id))
+
+
+class NextTokenTask(TokenTask):
+    cfg: NextTokenConfig
+    primary_metric = "accuracy"
+
+    def __init__(self, cfg: NextTokenConfig, run: RunConfig):
+        super().__init__(cfg, run)
+        if getattr(run.model, "bidirectional", False):
+            raise UserError(
+                f"model '{run.model.name}' is bidirectional: it would read the very token it must predict. "
+                "Use a one-directional model (rnn, lstm, gru) for next_token"
+            )
+        self._splits: dict[str, list[torch.Tensor]] | None = None
+        self.start_token: str | None = None
+
+    # --- data -----------------------------------------------------------------------------------
+    def _tokenize(self, text: str) -> list[str]:
+        if self.cfg.level == "char":
+            return list(text.replace("\r\n", "\n"))
+        return tokenize(text)
+
+    def _token_sequences(self) -> list[list[str]]:
+        c = self.cfg
+        if c.corpus == "synthetic":
+            return synthetic_sequences(c.num_sequences, c.min_n, c.max_n, self.seed)
+        if c.corpus == "text_file":
+            path = Path(c.text_file or "")
+            if not path.is_file():
+                raise UserError(f"task.text_file = {c.text_file!r}: no such file")
+            try:
+                tokens = self._tokenize(path.read_text(encoding="utf-8"))
+            except UnicodeDecodeError as e:
+                raise UserError(f"task.text_file {path}: not UTF-8 (byte at offset {e.start}); save it as UTF-8") from None
+            return self._chunks(tokens)
+        from ..data.imdb import iter_reviews
+
+        sequences: list[list[str]] = []
+        for _, _, text in iter_reviews(c.data_path, splits=("train",)):
+            sequences.extend(self._chunks(self._tokenize(text)))
+            if len(sequences) >= c.num_sequences:
+                break
+        return sequences[: c.num_sequences]
+
+    def _chunks(self, tokens: list[str]) -> list[list[str]]:
+        """Sequences of seq_len + 1 tokens (inputs and the shifted targets); a short tail is kept."""
+        size = self.cfg.seq_len + 1
+        return [tokens[i : i + size] for i in range(0, len(tokens), self.cfg.seq_len) if len(tokens[i : i + size]) >= 2]
+
+    def _prepare(self) -> None:
+        sequences = self._token_sequences()
+        if len(sequences) < 10:
+            raise UserError(f"corpus {self.cfg.corpus!r} gives only {len(sequences)} sequences; at least 10 are needed")
+        order = list(range(len(sequences)))
+        random.Random(self.seed + 1).shuffle(order)
+        n_val = max(1, int(len(order) * self.cfg.val_fraction))
+        n_test = max(1, int(len(order) * self.cfg.test_fraction))
+        parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+        if self._vocab is None:  # from the training split only
+            counts = Counter(t for i in parts["train"] for t in sequences[i])
+            size = len(counts) + 2 if self.cfg.corpus == "synthetic" else self.cfg.vocab_size
+            self._vocab = Vocab.build(counts, size)
+            self.start_token = Counter(sequences[i][0] for i in parts["train"]).most_common(1)[0][0]
+        self._splits = {
+            name: [torch.tensor(self._vocab.encode(sequences[i]), dtype=torch.long) for i in idx] for name, idx in parts.items()
+        }
+
+    @property
+    def vocab(self) -> Vocab:
+        if self._vocab is None:
+            self._prepare()
+        assert self._vocab is not None
+        return self._vocab
+
+    @property
+    def splits(self) -> dict[str, list[torch.Tensor]]:
+        if self._splits is None:
+            self._prepare()
+        assert self._splits is not None
+        return self._splits
+
+    def train_lengths(self) -> list[int]:
+        return [len(s) - 1 for s in self.splits["train"]]
+
+    def train_batch(self, indices: list[int]) -> Batch:
+        train = self.splits["train"]
+        return self._batch([train[i] for i in indices])
+
+    def model_spec(self) -> ModelSpec:
+        n = len(self.vocab)
+        return ModelSpec(num_outputs=n, vocab_size=n, per_step=True, max_len=self.cfg.seq_len if self.cfg.corpus != "synthetic" else 2 * self.cfg.max_n + 1)
+
+    @staticmethod
+    def _batch(seqs: list[torch.Tensor]) -> Batch:
+        """Inputs are tokens 0..L-2, targets tokens 1..L-1; padding at the end, ignored by the loss."""
+        inputs, lengths = pad_batch([s[:-1] for s in seqs], pad_id=0)
+        targets, _ = pad_batch([s[1:] for s in seqs], pad_id=IGNORE_INDEX)
+        return Batch(inputs, targets, lengths)
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        seqs = self.splits[split]
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        size = max(self.batch_size, 128)
+        for start in range(0, len(order), size):
+            yield self._batch([seqs[i] for i in order[start : start + size]])
+
+    # --- checkpoint state: also the usual first token, the default prompt for generation ----------
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "start_token": self.start_token}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.start_token = state.get("start_token", self.start_token)
+
+    # --- metrics ------------------------------------------------------------------------------------
+    def batch_stats(self, logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        stats = super().batch_stats(logits, batch)
+        if self.cfg.corpus == "synthetic":
+            vocab = self.vocab
+            mask = determined_mask(batch.inputs, batch.targets, vocab.encode(["b"])[0], vocab.encode([EOS])[0])
+            stats["determined_correct"] = ((logits.argmax(-1) == batch.targets) & mask).sum()
+            stats["determined_count"] = mask.sum()
+        return stats
+
+    def summarize(self, stats: dict[str, float]) -> dict[str, Any]:
+        out = super().summarize(stats)
+        out["perplexity"] = math.exp(min(out["loss"], 50.0))
+        if "determined_count" in stats:
+            out["determined_accuracy"] = stats["determined_correct"] / max(stats["determined_count"], 1)
+        return out
+
+    # --- after training: one test sequence, token by token, as the note prints it -------------------
+    def report(self, model: torch.nn.Module, device: torch.device, console: Any) -> None:
+        seqs = self.splits["test"]
+        seq = max(seqs[: min(len(seqs), 50)], key=len) if self.cfg.corpus == "synthetic" else seqs[0]
+        batch = self._batch([seq]).to(device)
+        with torch.inference_mode():
+            model.eval()
+            pred = model(batch.inputs, batch.lengths).argmax(-1)[0].cpu()
+        words = self.vocab.decode
+        table = Table(title="one test sequence: the model's next-token predictions", title_justify="left")
+        for col in ("t", "input", "target", "predicted", ""):
+            table.add_column(col)
+        shown = min(len(seq) - 1, 40)
+        for t in range(shown):
+            inp, tgt, prd = words([int(seq[t])])[0], words([int(seq[t + 1])])[0], words([int(pred[t])])[0]
+            table.add_row(str(t), repr(inp) if self.cfg.level == "char" else inp, tgt, prd, "[green]✓[/]" if tgt == prd else "[red]✗[/]")
+        console.print(table)
+
+    # --- generation ---------------------------------------------------------------------------------
+    def prompt_ids(self, prompt: str | None) -> list[int]:
+        if prompt is None or not prompt.strip() and self.cfg.level == "word":
+            start = self.start_token or self.vocab.itos[2]
+            return self.vocab.encode([start])
+        tokens = self._tokenize(prompt) if self.cfg.corpus != "synthetic" else prompt.split()
+        return self.vocab.encode(tokens) or [UNK_ID]
+
+    def join(self, ids: list[int]) -> str:
+        tokens = [t for t in self.vocab.decode(ids) if t != PAD]
+        return ("" if self.cfg.level == "char" else " ").join(tokens)
+
+    @property
+    def stop_id(self) -> int | None:
+        return self.vocab.encode([EOS])[0] if self.cfg.corpus == "synthetic" else None
+
+
+@TASKS.register("next_token", config=NextTokenConfig)
+def build_next_token(cfg: NextTokenConfig, run: RunConfig) -> NextTokenTask:
+    """Predict the next token (word or character): a language model, with generation."""
+    return NextTokenTask(cfg, run)
+

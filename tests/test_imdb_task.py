@@ -1,0 +1,163 @@
+"""IMDb end to end on a tiny archive of the official layout: train, evaluate, predict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imdb_fixtures import write_imdb_archive
+
+from conftest import ROOT
+
+
+FILLER = "the a film movie plot story actor scene it was is and of to this that with".split()
+WORDS = {"pos": ["great", "loved", "wonderful", "superb"], "neg": ["bad", "hated", "awful", "terrible"]}
+
+
+def separable_reviews(per_class: int = 40) -> dict:
+    """Reviews whose only signal is a few sentiment words among shared filler."""
+    import random
+
+    rng = random.Random(0)
+    out = {}
+    for split, n in (("train", per_class), ("test", per_class // 4)):
+        for label in ("pos", "neg"):
+            rows = []
+            for i in range(n):
+                words = rng.choices(FILLER, k=rng.randint(5, 30)) + rng.choices(WORDS[label], k=2)
+                rng.shuffle(words)
+                rows.append((i, 9 if label == "pos" else 2, " ".join(words) + "."))
+            out[(split, label)] = rows
+    return out
+
+
+@pytest.fixture
+def tiny_imdb(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # never the user's cache
+    monkeypatch.delenv("RNNLAB_DATA_DIR", raising=False)
+    return write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=separable_reviews())
+
+
+def imdb_args(archive, *extra) -> list[str]:
+    return [
+        str(ROOT / "configs/imdb_bilstm_cpu.yaml"),
+        f"task.data_path={archive}",
+        "task.val_size=10",
+        "task.max_len=50",
+        "task.eval_batch_size=16",
+        "model.embedding_dim=8",
+        "model.hidden_size=8",
+        "model.dropout=0.0",
+        "train.batch_size=8",
+        "train.epochs=8",
+        "train.eval_every=null",
+        "train.early_stopping=null",
+        "train.lr=0.02",
+        "train.scheduler=none",
+        "device=cpu",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def trained(tiny_imdb, tmp_path, cli):
+    code, out = cli("train", *imdb_args(tiny_imdb), "--runs-dir", tmp_path / "runs", "--no-progress")
+    assert code == 0, out
+    (run,) = (tmp_path / "runs").iterdir()
+    return run
+
+
+def test_train_writes_confusion_matrix_and_vocabulary(trained):
+    import torch
+
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["task"] == "imdb"
+    confusion = summary["test"]["confusion"]
+    assert sum(map(sum, confusion)) == 20  # every test review scored once
+    assert summary["test"]["accuracy"] >= 0.9
+    assert summary["test"]["labels"] == ["negative", "positive"]
+    vocab = torch.load(trained / "checkpoints/best.pt", weights_only=True)["task_state"]["vocab"]
+    assert vocab[:2] == ["<pad>", "<unk>"] and "great" in vocab
+
+
+def test_evaluate_prints_metrics_and_confusion(trained, cli):
+    code, out = cli("evaluate", trained, "--split", "test")
+    assert code == 0, out
+    assert "accuracy" in out and "confusion matrix" in out and "negative" in out
+
+
+def test_predict_answers_with_labels_and_confidences(trained, cli):
+    code, out = cli("predict", "a great film, loved it", "a bad film, hated it", "--run", trained, "--json")
+    assert code == 0, out
+    preds = json.loads(out)["predictions"]
+    assert [p["label"] for p in preds] == ["positive", "negative"]
+    assert all(0.5 <= p["confidence"] <= 1 for p in preds)
+    code, out = cli("predict", "great film", "--run", trained)
+    assert code == 0 and "positive" in out and "%" in out
+
+
+def test_predict_finds_the_newest_imdb_run(trained, cli, monkeypatch):
+    monkeypatch.chdir(trained.parent.parent)  # runs/ is here
+    code, out = cli("predict", "great film", "--json")
+    assert code == 0, out
+    assert json.loads(out)["run"].endswith(trained.name)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([""], "text 1 is empty"),
+        (["   "], "text 1 is empty"),
+        ([], "no text given"),
+    ],
+)
+def test_predict_explains_bad_input(trained, cli, args, message):
+    code, out = cli("predict", *args, "--run", trained)
+    assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_predict_handles_huge_and_unknown_text(trained, cli):
+    code, out = cli("predict", "zzqx " * 200_000, "--run", trained, "--json")  # 1 MB
+    assert code == 0, out[:500]
+    code, out = cli("predict", "qwertyuiop asdfghjkl", "--run", trained, "--json")
+    assert code == 0 and json.loads(out)["predictions"][0]["known_tokens"] == 0
+    code, out = cli("predict", "qwertyuiop", "--run", trained)
+    assert code == 0 and "no known words" in out
+
+
+def test_predict_reads_stdin_and_refuses_invalid_utf8(trained):
+    ok = subprocess.run([sys.executable, "-m", "rnnlab", "predict", "--run", str(trained), "--file", "-", "--json"],
+                        input=b"great film\n\nbad film\n", capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["predictions"]) == 2
+    bad = subprocess.run([sys.executable, "-m", "rnnlab", "predict", "--run", str(trained), "--file", "-"],
+                         input=b"great \xff\xfe film\n", capture_output=True)
+    assert bad.returncode == 2 and b"not valid UTF-8" in bad.stderr and b"Traceback" not in bad.stderr
+
+
+def test_predict_without_an_imdb_run_says_how_to_make_one(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = cli("predict", "great movie")
+    assert code == 2
+    assert "no trained imdb model found" in out and "rnnlab train configs/imdb_bilstm_cpu.yaml" in out
+
+
+def test_predict_on_a_run_that_cannot_classify_text(cli, tmp_path, write_config):
+    from conftest import tiny_raw
+
+    code, _ = cli("train", write_config(tiny_raw()), "--runs-dir", tmp_path / "runs")
+    (run,) = (tmp_path / "runs").iterdir()
+    code, out = cli("predict", "great movie", "--run", run)
+    assert code == 2 and "does not classify text" in out
+
+
+def test_corrupt_archive_exits_2_with_a_message(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    code, out = cli("train", *imdb_args(archive), "--runs-dir", tmp_path / "runs")
+    assert code == 2 and "Traceback" not in out
+    assert "aclImdb_v1.tar.gz" in out

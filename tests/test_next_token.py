@@ -1,0 +1,116 @@
+"""The next-token language model: shapes, shifted targets, padding, the determined positions,
+generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnlab.config import resolve_config
+from rnnlab.engine import build, fit
+from rnnlab.tasks.base import IGNORE_INDEX
+from rnnlab.tasks.next_token import EOS, determined_mask
+
+from conftest import ROOT
+
+
+def raw(**task) -> dict:
+    return {
+        "name": "tiny_lm",
+        "seed": 0,
+        "device": "cpu",
+        "task": {"name": "next_token", "num_sequences": 200, "min_n": 1, "max_n": 5, **task},
+        "model": {"name": "lstm", "hidden_size": 16},
+        "train": {"lr": 0.02, "batch_size": 16, "epochs": 2},
+    }
+
+
+def task_and_model(**task):
+    torch.manual_seed(0)
+    return build(resolve_config(raw(**task)), torch.device("cpu"))
+
+
+def test_targets_are_the_inputs_shifted_by_one():
+    task, _ = task_and_model()
+    batch = task._batch(task.splits["train"][:16])
+    for i in range(len(batch)):
+        n = int(batch.lengths[i])
+        assert torch.equal(batch.targets[i, : n - 1], batch.inputs[i, 1:n])
+        assert (batch.targets[i, n:] == IGNORE_INDEX).all() and (batch.inputs[i, n:] == 0).all()
+        assert task.vocab.decode([int(batch.targets[i, n - 1])]) == [EOS]
+
+
+def test_one_hot_batches_are_batch_seq_vocab():
+    task, model = task_and_model()
+    batch = next(task.train_batches(0))
+    feats = model.embed(batch.inputs)
+    assert feats.shape == (len(batch), batch.inputs.size(1), len(task.vocab))
+    assert feats.sum(-1).eq((batch.inputs != 0).float()).all()  # one 1 per real token, none at padding
+    assert model(batch.inputs, batch.lengths).shape == (len(batch), batch.inputs.size(1), len(task.vocab))
+
+
+def test_the_loss_ignores_padding():
+    task, model = task_and_model()
+    model.eval()
+    batch = task._batch(task.splits["train"][:16])  # unbucketed: mixed lengths
+    assert (batch.lengths < batch.inputs.size(1)).any(), "the batch must have padding to test this"
+    loss = task.loss(model(batch.inputs, batch.lengths), batch)
+    pad = torch.arange(batch.inputs.size(1)) >= batch.lengths.unsqueeze(1)
+    scrambled = batch.inputs.masked_fill(pad, 3)
+    assert torch.equal(task.loss(model(scrambled, batch.lengths), batch), loss)
+
+
+def test_determined_positions_on_hand_made_sequences():
+    a, b, eos = 2, 3, 4
+    # a a b b EOS  -> inputs a a b b, targets a b b EOS: the 2nd b and EOS are determined.
+    inputs = torch.tensor([[a, a, b, b], [a, b, 0, 0]])
+    targets = torch.tensor([[a, b, b, eos], [b, eos, IGNORE_INDEX, IGNORE_INDEX]])
+    assert determined_mask(inputs, targets, b, eos).tolist() == [[False, False, True, True], [False, True, False, False]]
+
+
+def test_bidirectional_models_are_refused():
+    from rnnlab.errors import UserError
+
+    with pytest.raises(UserError, match="bidirectional"):
+        build(resolve_config({**raw(), "model": {"name": "bilstm"}}), torch.device("cpu"))
+
+
+def test_text_file_corpus_char_level(tmp_path):
+    text = tmp_path / "tiny.txt"
+    text.write_text("hello world, hello rnn. " * 40, encoding="utf-8")
+    task, model = task_and_model(corpus="text_file", text_file=str(text), level="char", seq_len=16)
+    assert {"h", "e", " "} <= set(task.vocab.itos)
+    batch = next(task.train_batches(0))
+    assert batch.inputs.size(1) <= 16
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00bad")
+    from rnnlab.errors import UserError
+
+    with pytest.raises(UserError, match="not UTF-8"):
+        task_and_model(corpus="text_file", text_file=str(bad))[0].vocab
+
+
+def test_generation_is_reproducible_with_a_seed(tmp_path, cli):
+    result = fit(resolve_config(raw()), runs_dir=tmp_path, progress=False, final_table=False)
+    assert {"perplexity", "determined_accuracy"} <= set(result.summary["test"])
+    outs = [cli("generate", result.run_dir, "--seed", str(s), "--tokens", "30") for s in (7, 7, 8)]
+    assert all(code == 0 for code, _ in outs), outs
+    assert outs[0][1] == outs[1][1]
+    code, out = cli("generate", result.run_dir, "--prompt", "a a", "--temperature", "0", "--tokens", "5")
+    assert code == 0 and out.split()[:2] == ["a", "a"]
+
+
+def test_generate_on_a_classifier_run_exits_2(tmp_path, cli):
+    from conftest import tiny_raw
+
+    result = fit(resolve_config(tiny_raw()), runs_dir=tmp_path, progress=False, final_table=False)
+    code, out = cli("generate", result.run_dir)
+    assert code == 2 and "not a language model" in out and "configs/next_token_lstm.yaml" in out
+
+
+@pytest.mark.slow
+def test_the_notes_setting_determines_every_determined_token(tmp_path):
+    from rnnlab.config import load_config
+
+    result = fit(load_config(ROOT / "configs/next_token_lstm.yaml"), runs_dir=tmp_path, progress=False, final_table=False)
+    assert result.summary["test"]["determined_accuracy"] >= 0.99
