@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -320,8 +321,13 @@ def predict(
             short = r["text"] if len(r["text"]) <= 120 else r["text"][:117] + "..."
             note = "" if r["known_tokens"] else "  [dim](no known words: a guess)[/]"
             color = "green" if r["label"] == "positive" else "red"
-            table.add_row(_escape(short.replace("\n", " ")), f"[{color}]{r['label']}[/]{note}", f"{100 * r['confidence']:.1f}%")
+            table.add_row(_escape(_printable(short)), f"[{color}]{r['label']}[/]{note}", f"{100 * r['confidence']:.1f}%")
         console.print(table)
+
+
+def _printable(text: str) -> str:
+    """Control characters (terminal escape sequences) shown as '?', so a text cannot drive the terminal."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: " " if m.group() in "\n\t" else "?", text)
 
 
 def _read_lines(file: str) -> list[str]:
@@ -333,7 +339,7 @@ def _read_lines(file: str) -> list[str]:
     except OSError as e:
         raise UserError(f"--file {file}: cannot read: {e.strerror}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the first word
     except UnicodeDecodeError as e:
         where = "stdin" if file == "-" else file
         raise UserError(f"{where} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None

@@ -69,6 +69,7 @@ class TrainConfig(Section):
     early_stopping: int | None = Field(None, ge=1, description="stop after this many evaluations without improvement")
     checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints/last.pt")
     skip_nonfinite: bool = Field(False, description="skip batches with a non-finite loss instead of stopping")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="CUDA only: bf16/fp16 autocast (fp16 with a gradient scaler)")
 
 
 class RunConfig(Section):
@@ -111,6 +112,8 @@ _TOP_KEYS = ("name", "seed", "device", "task", "model", "train")
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{path} is a directory; give a YAML file, e.g. {p / 'experiment.yaml'} or configs/long_dependency_lstm.yaml")
     if not p.is_file():
         hint = ""
         configs = Path("configs")
@@ -122,8 +125,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text file") from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError) as e:  # PyYAML's constructors raise ValueError too (dates, 0x_)
         raise UserError(f"{path}: not valid YAML: {e}") from None
+    except RecursionError:
+        raise UserError(f"{path}: not valid YAML: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -143,7 +148,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 # YAML 1.1 reads `3e-3` and `1e9` as strings (it wants a dot); people mean numbers.
 _NoAliasLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"), list("-+0123456789.")
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
 )
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -161,7 +166,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             continue
         try:
             parsed = yaml.load(value, Loader=_NoAliasLoader) if value.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):
             parsed = value  # a bare string such as `name=my:run` is what the user meant
         node = out
         parts = key.split(".")

@@ -14,7 +14,7 @@ import math
 import signal
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,10 +32,14 @@ from .plots import plot_training_curves
 from .registry import MODELS, TASKS
 from .errors import UserError
 from .rundir import MetricsLog, create_run_dir, read_metrics, write_atomic, write_json
-from .runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from .runtime import Dist, resolve_device, rng_state, seed_everything, set_rng_state, setup_distributed
 from .tasks.base import Batch, Task
 
 __all__ = ["fit", "FitResult", "TrainingStopped", "build", "evaluate", "count_params", "load_run_model"]
+
+
+# With train.skip_nonfinite, this many non-finite batches in a row end the run as diverged.
+MAX_SKIPPED_IN_A_ROW = 100
 
 
 class TrainingStopped(Exception):
@@ -67,8 +71,19 @@ def count_params(model: nn.Module) -> int:
 def build(cfg: RunConfig, device: torch.device) -> tuple[Task, nn.Module]:
     """Task first (it knows the sizes), then the model from the task's spec."""
     task = TASKS.build(cfg.task, cfg)
-    model = MODELS.build(cfg.model, task.model_spec()).to(device)
-    return task, model
+    return task, _build_model(cfg, task, device)
+
+
+def _build_model(cfg: RunConfig, task: Task, device: torch.device) -> nn.Module:
+    try:
+        return MODELS.build(cfg.model, task.model_spec()).to(device)
+    except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if "memory" not in str(e).lower() and not isinstance(e, MemoryError):
+            raise
+        raise UserError(
+            f"model '{cfg.model.name}' does not fit in memory on {device}: {str(e).splitlines()[0][:200]}. "
+            "Use a smaller model.hidden_size, model.num_layers or model.embedding_dim"
+        ) from None
 
 
 def _optimizer(params: list[nn.Parameter], t: TrainConfig) -> torch.optim.Optimizer:
@@ -87,28 +102,59 @@ def _scheduler(opt: torch.optim.Optimizer, t: TrainConfig, total_steps: int | No
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, task: Task, split: str, device: torch.device) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module, task: Task, split: str, device: torch.device, dist: Dist = Dist(), autocast: Any = None
+) -> dict[str, Any]:
+    """Metrics of `split`; with several processes each scores every world_size-th batch."""
     model.eval()
     sums: dict[str, float] = {}
-    for batch in task.eval_batches(split):
+    for i, batch in enumerate(task.eval_batches(split)):
+        if i % dist.world_size != dist.rank:
+            continue
         batch = batch.to(device)
-        stats = task.batch_stats(model(batch.inputs, batch.lengths), batch)
-        for k, v in stats.items():
-            sums[k] = sums.get(k, 0) + (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
-    return task.summarize(sums)
+        with autocast or nullcontext():
+            logits = model(batch.inputs, batch.lengths)
+        for k, v in task.batch_stats(logits.float(), batch).items():
+            sums[k] = sums.get(k, 0) + float(v)
+    return task.summarize(_sum_over_ranks(sums, dist))
+
+
+def _sum_over_ranks(sums: dict[str, float], dist: Dist) -> dict[str, float]:
+    if not dist.enabled:
+        return sums
+    import torch.distributed as tdist
+
+    gathered: list[dict[str, float]] = [{} for _ in range(dist.world_size)]
+    tdist.all_gather_object(gathered, sums)
+    total: dict[str, float] = {}
+    for part in gathered:
+        for k, v in part.items():
+            total[k] = total.get(k, 0) + v
+    return total
 
 
 def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> tuple[RunConfig, Task, nn.Module, dict]:
     """Rebuild task and model from a run's checkpoint alone (config and vocabulary are inside)."""
     from .config import resolve_config
 
-    ckpt = load_checkpoint(Path(run_dir) / "checkpoints" / f"{which}.pt")
-    cfg = resolve_config(ckpt["config"], source=f"inside {run_dir}/checkpoints/{which}.pt")
-    task = TASKS.build(cfg.task, cfg)
-    task.load_state_dict(ckpt.get("task_state") or {})  # e.g. the vocabulary, before the model's sizes
-    model = MODELS.build(cfg.model, task.model_spec())
-    model.load_state_dict(ckpt["model"])
-    return cfg, task, model.to(device).eval(), ckpt
+    path = Path(run_dir) / "checkpoints" / f"{which}.pt"
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("model"), dict):
+        raise UserError(f"{path}: damaged: it lacks the config or the weights of the run")
+    cfg = resolve_config(ckpt["config"], source=f"inside {path}")
+    try:
+        task = TASKS.build(cfg.task, cfg)
+        task.load_state_dict(ckpt.get("task_state") or {})  # e.g. the vocabulary, before the model's sizes
+        model = _build_model(cfg, task, device)
+        model.load_state_dict(ckpt["model"])
+    except UserError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        raise UserError(
+            f"{path}: its weights or task state do not fit the model its config describes (damaged, or written by "
+            f"another rnnlab version): {str(e).splitlines()[0][:300]}"
+        ) from None
+    return cfg, task, model.eval(), ckpt
 
 
 class _StopRequest:
@@ -184,7 +230,7 @@ class _Run:
 
     def __init__(self, cfg: RunConfig, console: Console, label: str | None):
         self.cfg, self.t, self.console, self.label = cfg, cfg.train, console, label
-        self.step = self.epoch = self.bad_evals = self.skipped = 0
+        self.step = self.epoch = self.bad_evals = self.skipped = self.skipped_in_a_row = 0
         self.best: dict[str, Any] | None = None
         self.best_key: tuple[float, float] | None = None
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
@@ -194,9 +240,28 @@ class _Run:
     # --- setup ----------------------------------------------------------------------------------
     def setup(self, runs_dir: Path, resume: Path | None) -> None:
         cfg, t = self.cfg, self.t
-        seed_everything(cfg.seed)
-        self.device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)  # the same on every process: identical initial weights
+        self.dist, self.device = setup_distributed(cfg.device)
+        self.main = self.dist.is_main
+        if not self.main:
+            self.console = Console(quiet=True)  # rank 0 alone prints and writes
+        if t.precision != "fp32" and self.device.type != "cuda":
+            raise UserError(
+                f"train.precision = {t.precision!r} needs a CUDA device, and this run is on {self.device.type}; "
+                "use train.precision=fp32"
+            )
         self.task, self.model = build(cfg, self.device)
+        self.task.shard(self.dist.rank, self.dist.world_size)
+        self.net = self.model  # what the training step calls: the DDP wrapper when distributed
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
+        self.autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else nullcontext
+        self.scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
+        self.best_state: dict[str, torch.Tensor] | None = None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.spe = self.task.steps_per_epoch()
         lengths = [x for x in (t.steps, t.epochs * self.spe if (t.epochs and self.spe) else None) if x is not None]
@@ -208,13 +273,16 @@ class _Run:
         self.max_norm = t.clip_grad_norm if t.clip_grad_norm is not None else float("inf")
         self.higher = self.task.primary_metric != "loss"
         self.config_dict = config_to_dict(cfg)
-        if resume is None:
+        if resume is not None:
+            self.run_dir = resume
+            self._restore(resume)
+        elif self.main:
             self.run_dir = create_run_dir(runs_dir, cfg.run_name)
             write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.config_dict, sort_keys=False).encode())
             self.log = MetricsLog(self.run_dir / "metrics.jsonl")
-        else:
-            self.run_dir = resume
-            self._restore(resume)
+        else:  # other ranks write nothing; their log stays in memory
+            self.run_dir = Path(runs_dir) / "(rank 0's run)"
+            self.log = MetricsLog(None)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.summary: dict[str, Any] = {
             "status": "running",
@@ -222,7 +290,7 @@ class _Run:
             "model": cfg.model.name,
             "params": count_params(self.model),
             "device": str(self.device),
-            "world_size": 1,
+            "world_size": self.dist.world_size,
             "seed": cfg.seed,
             "run_dir": str(self.run_dir),
             "steps": self.step,
@@ -230,11 +298,13 @@ class _Run:
             "wall_time_s": round(self.elapsed_before, 3),
             "chance": self.task.chance,
         }
-        write_json(self.run_dir / "summary.json", self.summary)
+        self._write_summary()
         what = f"resuming at step {self.step:,} of {self.total:,}" if resume else f"{self.total:,} steps"
         self.console.print(
             f"[bold]{self.label or cfg.run_name}[/] · task [cyan]{cfg.task.name}[/] · model [cyan]{cfg.model.name}[/] "
-            f"({self.summary['params']:,} params) · device [green]{self.device}[/] · {what}"
+            f"({self.summary['params']:,} params) · device [green]{self.device}[/]"
+            + (f" × {self.dist.world_size} processes" if self.dist.enabled else "")
+            + f" · {what}"
         )
 
     def _restore(self, run_dir: Path) -> None:
@@ -249,21 +319,24 @@ class _Run:
         self.task.load_state_dict(ckpt.get("task_state") or {})
         self.step, self.epoch = ckpt["step"], ckpt["epoch"]
         self.best, self.bad_evals = ckpt.get("val"), ckpt.get("bad_evals", 0)
+        if (run_dir / "checkpoints" / "best.pt").is_file():
+            self.best_state = load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"]
         self.best_key = tuple(ckpt["best_key"]) if ckpt.get("best_key") is not None else None
         self.elapsed_before = ckpt.get("elapsed_s", 0.0)
         self.skipped = ckpt.get("skipped", 0)
         set_rng_state(ckpt["rng"])
         # Rows logged after the checkpoint will be logged again, identically, by the resumed run.
         rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= self.step and r.get("split") != "test"]
-        write_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
-        self.log = MetricsLog(run_dir / "metrics.jsonl")
+        if self.main:
+            write_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+        self.log = MetricsLog(run_dir / "metrics.jsonl" if self.main else None)
         self.log.rows = rows
 
     def _payload(self, full: bool) -> dict[str, Any]:
         p: dict[str, Any] = {
             "config": self.config_dict,
             "model": self.model.state_dict(),
-            "task_state": self.task.state_dict(),
+            "task_state": self.task.state_dict() if full else _without(self.task.state_dict(), "sampler"),
             "step": self.step,
             "epoch": self.epoch,
             "val": self.best,
@@ -281,7 +354,12 @@ class _Run:
         return p
 
     def _save_last(self) -> None:
-        save_checkpoint(self.ckpt_dir / "last.pt", self._payload(full=True))
+        if self.main:
+            save_checkpoint(self.ckpt_dir / "last.pt", self._payload(full=True))
+
+    def _write_summary(self) -> None:
+        if self.main:
+            write_json(self.run_dir / "summary.json", self.summary)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self.started)
@@ -302,7 +380,8 @@ class _Run:
                 done = self.step >= self.total
                 while not done:
                     for batch in self.task.train_batches(self.epoch):
-                        self._train_step(batch)
+                        if self._train_step(batch, bool(stop)):
+                            stop.signum = stop.signum or signal.SIGTERM  # another process was stopped
                         early = False
                         if self.eval_on_steps and self.step % self.eval_every == 0:
                             early, last_eval = self._evaluate(), self.step
@@ -325,8 +404,13 @@ class _Run:
                     self._evaluate()
             except _Diverged as e:
                 self.status, self.exit_code = "diverged", 1
+                kept = (
+                    f"The best checkpoint so far (step {self.best['step']}) is kept."
+                    if self.best is not None
+                    else "No evaluation had happened yet, so there is no best checkpoint; last.pt holds the state before it."
+                )
                 self.stop_message = (
-                    f"training diverged: {e}. The best checkpoint so far is kept. Try a lower learning rate "
+                    f"training diverged: {e}. {kept} Try a lower learning rate "
                     f"(train.lr={self.t.lr / 10:g}), gradient clipping (train.clip_grad_norm=1.0), or "
                     "train.skip_nonfinite=true to skip such batches."
                 )
@@ -339,59 +423,85 @@ class _Run:
                 )
             except BaseException:
                 self.summary.update(status="failed", steps=self.step, epochs=self.epoch, wall_time_s=round(self._elapsed(), 3))
-                write_json(self.run_dir / "summary.json", self.summary)
+                self._write_summary()
                 raise
             self._save_last()
 
-    def _train_step(self, batch: Batch) -> None:
-        t, task, model = self.t, self.task, self.model
+    def _train_step(self, batch: Batch, stop: bool) -> bool:
+        """One optimizer step; returns whether any process asked to stop."""
+        task = self.task
         batch = batch.to(self.device)
-        model.train()
-        logits = model(batch.inputs, batch.lengths)
-        loss = task.loss(logits, batch)
+        self.net.train()
+        with self.autocast():
+            logits = self.net(batch.inputs, batch.lengths)
+        loss = task.loss(logits.float(), batch)
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return self._nonfinite("the loss", loss.item())
-        loss.backward()
+        bad = not torch.isfinite(loss)
+        if self.dist.enabled:  # every process must take the same branch, or the next all-reduce hangs
+            flags = torch.tensor([float(bad), float(stop)], device=self.device)
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+            bad, stop = bool(flags[0]), bool(flags[1])
+        if bad:
+            self._nonfinite("the loss", loss.item())
+            return stop
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)  # the norm before clipping
-        if not torch.isfinite(norm):
+        if self.scaler is not None:  # fp16: an overflow makes the scaler skip the step and shrink
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        elif not torch.isfinite(norm):  # gradients are all-reduced: every process agrees
             self.optimizer.zero_grad(set_to_none=True)
-            return self._nonfinite("the gradient norm", norm.item())
-        self.optimizer.step()
+            self._nonfinite("the gradient norm", norm.item())
+            return stop
+        else:
+            self.optimizer.step()
         if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
             self.scheduler.step()
         self.step += 1
+        self.skipped_in_a_row = 0
         with torch.no_grad():
-            for k, v in task.batch_stats(logits.detach(), batch).items():
+            for k, v in task.batch_stats(logits.detach().float(), batch).items():
                 self.acc_stats[k] = self.acc_stats.get(k, 0) + float(v)
         self.acc_loss += loss.item()
         self.acc_norm += norm.item()
         self.acc_n += 1
         self.bar.update(self.bar_id, completed=self.step)
+        return stop
 
     def _nonfinite(self, what: str, value: float) -> None:
         if not self.t.skip_nonfinite:
             raise _Diverged(self.step + 1, what, value)
         self.skipped += 1
+        self.skipped_in_a_row += 1
+        if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:  # skipping cannot help any more
+            raise _Diverged(self.step + 1, f"{what} of {self.skipped_in_a_row} batches in a row", value)
 
     def _evaluate(self) -> bool:
         """Log train/val rows, keep the best checkpoint; True when early stopping says stop."""
         task, lr = self.task, self.optimizer.param_groups[0]["lr"]
         elapsed = round(self._elapsed(), 3)
         common = {"step": self.step, "epoch": self.epoch}
-        if self.acc_n:
+        train = _sum_over_ranks({**self.acc_stats, "_loss": self.acc_loss, "_norm": self.acc_norm, "_n": self.acc_n}, self.dist)
+        if train["_n"]:
+            n = train.pop("_n")
+            loss, norm = train.pop("_loss") / n, train.pop("_norm") / n
             self.log.append(
-                {**common, "split": "train", **task.summarize(self.acc_stats), "loss": self.acc_loss / self.acc_n,
-                 "lr": lr, "grad_norm": self.acc_norm / self.acc_n, "elapsed_s": elapsed}
+                {**common, "split": "train", **task.summarize(train), "loss": loss, "lr": lr, "grad_norm": norm, "elapsed_s": elapsed}
             )
         self._reset_train_stats()
-        val = evaluate(self.model, task, "val", self.device)
+        val = evaluate(self.model, task, "val", self.device, self.dist, self.autocast())
         self.log.append({**common, "split": "val", **val, "lr": lr, "grad_norm": None, "elapsed_s": elapsed})
         primary = val[task.primary_metric]
         key = (primary if self.higher else -primary, -val["loss"])
         if self.best_key is None or key > self.best_key:
             self.best_key, self.best, self.bad_evals = key, {"step": self.step, **val}, 0
-            save_checkpoint(self.ckpt_dir / "best.pt", self._payload(full=False))
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if self.main:
+                save_checkpoint(self.ckpt_dir / "best.pt", self._payload(full=False))
         else:
             self.bad_evals += 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -406,21 +516,26 @@ class _Run:
         s = self.summary
         s.update(status=self.status, steps=self.step, epochs=self.epoch, wall_time_s=round(wall, 3),
                  steps_per_s=round(self.step / wall, 3) if wall > 0 else None, skipped_batches=self.skipped, val=self.best)
-        if self.status == "completed" and self.best is not None:
-            # The test split is scored once, with the checkpoint chosen on validation.
-            self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt")["model"])
-            s["test"] = evaluate(self.model, self.task, "test", self.device)
+        if self.status == "completed" and self.best_state is not None:
+            # The test split is scored once, with the weights chosen on validation (best.pt).
+            self.model.load_state_dict(self.best_state)
+            s["test"] = evaluate(self.model, self.task, "test", self.device, self.dist, self.autocast())
             self.log.append({"step": self.best["step"], "epoch": self.epoch, "split": "test", **s["test"], "elapsed_s": round(wall, 3)})
-        write_json(self.run_dir / "summary.json", s)
-        plot_training_curves(self.log.rows, self.run_dir / "plots", self.cfg.run_name, chance=self.task.chance)
+        self._write_summary()
+        if self.main:
+            plot_training_curves(self.log.rows, self.run_dir / "plots", self.cfg.run_name, chance=self.task.chance)
         result = FitResult(self.run_dir, s, self.log.rows)
-        if final_table:
+        if final_table and self.main:
             _print_table(self.console, self.cfg, self.task, s)
             if self.status == "completed":
                 self.task.report(self.model, self.device, self.console)
         if self.stop_message:
             raise TrainingStopped(self.stop_message, self.exit_code, result)
         return result
+
+
+def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
 
 
 def _print_table(console: Console, cfg: RunConfig, task: Task, summary: dict[str, Any]) -> None:

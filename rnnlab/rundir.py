@@ -74,12 +74,14 @@ def read_json(path: Path) -> Any:
 class MetricsLog:
     """metrics.jsonl: one JSON object per evaluation, appended and flushed as it happens."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path | None):
+        self.path = path  # None: keep rows in memory only (processes other than rank 0)
         self.rows: list[dict[str, Any]] = []
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
+        if self.path is None:
+            return
         with self.path.open("a") as f:
             f.write(json.dumps(_clean(row)) + "\n")
             f.flush()

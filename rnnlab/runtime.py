@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 
 import torch
 
 from .errors import UserError
 
-__all__ = ["seed_everything", "resolve_device", "rng_state", "set_rng_state"]
+__all__ = ["seed_everything", "resolve_device", "rng_state", "set_rng_state", "Dist", "setup_distributed", "all_reduce_sum"]
 
 
 def seed_everything(seed: int) -> None:
@@ -68,3 +69,58 @@ def set_rng_state(state: dict) -> None:
 
         kind, keys, pos, has_gauss, gauss = state["numpy"]
         np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process stands in a `torchrun` job; rank 0 of 1 for a plain run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
+    """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK); nccl on CUDA,
+    gloo on CPU. Without torchrun: one process, the device `device_name` names."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Dist(), resolve_device(device_name)
+    import torch.distributed as dist
+
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and (device_name == "auto" or device_name.startswith("cuda"))
+    if device_name == "mps":
+        raise UserError("device = 'mps' cannot run several processes; use device=cpu with torchrun")
+    if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise UserError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s): "
+                "start at most that many processes per node (--nproc-per-node)"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device if use_cuda else None)
+    return Dist(rank, world_size, local_rank), device
+
+
+def all_reduce_sum(values: list[float], dist_info: Dist, device: torch.device) -> list[float]:
+    """Sums of `values` over every process (the values themselves for a single process)."""
+    if not dist_info.enabled:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()

@@ -12,7 +12,7 @@ import io
 import tarfile
 from pathlib import Path
 
-__all__ = ["REVIEWS", "UNSUP", "write_imdb_archive", "write_imdb_tree", "review_text"]
+__all__ = ["REVIEWS", "UNSUP", "write_imdb_archive", "write_imdb_tree", "review_text", "separable_reviews"]
 
 _POS = [
     "A great film! I loved it.<br /><br />The acting was superb, truly great.",
@@ -91,3 +91,24 @@ def write_imdb_tree(root: Path, reviews: dict | None = None, unsup: list | None 
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(data)
     return root / "aclImdb"
+
+
+FILLER = "the a film movie plot story actor scene it was is and of to this that with".split()
+WORDS = {"pos": ["great", "loved", "wonderful", "superb"], "neg": ["bad", "hated", "awful", "terrible"]}
+
+
+def separable_reviews(per_class: int = 40) -> dict:
+    """Reviews whose only signal is a few sentiment words among shared filler."""
+    import random
+
+    rng = random.Random(0)
+    out = {}
+    for split, n in (("train", per_class), ("test", per_class // 4)):
+        for label in ("pos", "neg"):
+            rows = []
+            for i in range(n):
+                words = rng.choices(FILLER, k=rng.randint(5, 30)) + rng.choices(WORDS[label], k=2)
+                rng.shuffle(words)
+                rows.append((i, 9 if label == "pos" else 2, " ".join(words) + "."))
+            out[(split, label)] = rows
+    return out

@@ -8,30 +8,9 @@ import sys
 
 import pytest
 
-from imdb_fixtures import write_imdb_archive
+from imdb_fixtures import separable_reviews, write_imdb_archive
 
 from conftest import ROOT
-
-
-FILLER = "the a film movie plot story actor scene it was is and of to this that with".split()
-WORDS = {"pos": ["great", "loved", "wonderful", "superb"], "neg": ["bad", "hated", "awful", "terrible"]}
-
-
-def separable_reviews(per_class: int = 40) -> dict:
-    """Reviews whose only signal is a few sentiment words among shared filler."""
-    import random
-
-    rng = random.Random(0)
-    out = {}
-    for split, n in (("train", per_class), ("test", per_class // 4)):
-        for label in ("pos", "neg"):
-            rows = []
-            for i in range(n):
-                words = rng.choices(FILLER, k=rng.randint(5, 30)) + rng.choices(WORDS[label], k=2)
-                rng.shuffle(words)
-                rows.append((i, 9 if label == "pos" else 2, " ".join(words) + "."))
-            out[(split, label)] = rows
-    return out
 
 
 @pytest.fixture

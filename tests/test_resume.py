@@ -157,3 +157,39 @@ def test_resume_errors_name_the_fix(tmp_path):
     assert out.returncode == 2 and "not a run directory" in out.stderr
     out = rnnlab("train", "configs/long_dependency_lstm.yaml", "--resume", tmp_path)
     assert out.returncode == 2 and "give no CONFIG" in out.stderr
+
+
+@pytest.mark.slow
+def test_imdb_resumes_inside_an_epoch_exactly(tmp_path):
+    """The bucketed sampler's place inside the epoch is part of the checkpoint."""
+    import yaml
+    from imdb_fixtures import separable_reviews, write_imdb_archive
+
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=separable_reviews(60))
+    raw = {
+        "name": "imdb_fault", "seed": 1, "device": "cpu",
+        "task": {"name": "imdb", "data_path": str(archive), "val_size": 10, "max_len": 40},
+        "model": {"name": "bilstm", "input": "embedding", "embedding_dim": 8, "hidden_size": 8, "dropout": 0.3, "pooling": "max"},
+        "train": {"lr": 0.01, "batch_size": 8, "epochs": 40, "checkpoint_every": 5, "eval_every": 7},
+    }  # fmt: skip
+    config = tmp_path / "imdb_fault.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    ref = rnnlab("train", config, "--runs-dir", tmp_path / "ref", "--no-progress", env=env)
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    (ref_run,) = (tmp_path / "ref").iterdir()
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnlab", "train", str(config), "--runs-dir", str(runs), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+    )
+    run = wait_for_checkpoint(runs, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    last = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    total = test_result(ref_run)["steps"]
+    assert 0 < last["step"] < total
+    out = rnnlab("train", "--resume", run, "--no-progress", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert test_result(run)["test"]["loss"] == pytest.approx(test_result(ref_run)["test"]["loss"], abs=1e-6)

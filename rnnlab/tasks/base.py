@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig, TaskConfig
+from ..errors import UserError
 from ..data.bucketing import BucketBatchSampler
 from ..data.text import Vocab
 
@@ -57,7 +58,18 @@ class Task:
     def __init__(self, cfg: TaskConfig, run: RunConfig):
         self.cfg = cfg
         self.seed = run.seed
-        self.batch_size = run.train.batch_size
+        self.batch_size = run.train.batch_size  # the global batch, over all processes
+        self.rank, self.world_size = 0, 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """This process's share of the training data under torchrun: a slice of each global batch."""
+        if self.batch_size % world_size:
+            fit = self.batch_size - self.batch_size % world_size or world_size
+            raise UserError(
+                f"train.batch_size = {self.batch_size} is the global batch and must divide evenly among "
+                f"{world_size} processes; e.g. train.batch_size={fit}"
+            )
+        self.rank, self.world_size = rank, world_size
 
     # --- data -------------------------------------------------------------------------------
     def model_spec(self) -> ModelSpec:
@@ -107,6 +119,7 @@ class TokenTask(Task):
 
     _vocab: Vocab | None = None
     _sampler: BucketBatchSampler | None = None
+    _sampler_state: dict[str, Any] | None = None  # restored when the sampler is first needed
 
     @property
     def vocab(self) -> Vocab:
@@ -122,7 +135,11 @@ class TokenTask(Task):
     @property
     def sampler(self) -> BucketBatchSampler:
         if self._sampler is None:
-            self._sampler = BucketBatchSampler(self.train_lengths(), self.batch_size, shuffle=True, seed=self.seed)
+            self._sampler = BucketBatchSampler(
+                self.train_lengths(), self.batch_size, shuffle=True, seed=self.seed, rank=self.rank, world_size=self.world_size
+            )
+            if self._sampler_state is not None:
+                self._sampler.load_state_dict(self._sampler_state)
         return self._sampler
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
@@ -142,5 +159,7 @@ class TokenTask(Task):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "vocab" in state:
             self._vocab = Vocab.from_state(state["vocab"])
-        if "sampler" in state:
-            self.sampler.load_state_dict(state["sampler"])
+        if "sampler" in state:  # lazily: predicting from a checkpoint needs no training data
+            self._sampler_state = state["sampler"]
+            if self._sampler is not None:
+                self._sampler.load_state_dict(self._sampler_state)

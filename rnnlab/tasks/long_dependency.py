@@ -56,8 +56,10 @@ class LongDependencyTask(Task):
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         while True:
+            # Every process draws the same global batch and keeps its slice: together they train
+            # on exactly what one process would.
             targets = torch.randint(self.cfg.num_classes, (self.batch_size,), generator=self.generator)
-            yield recall_batch(targets, self.cfg.seq_len)
+            yield recall_batch(targets[self.rank :: self.world_size], self.cfg.seq_len)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         targets = self._eval_targets[split]
