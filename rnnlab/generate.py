@@ -44,7 +44,7 @@ def generate_text(
             # and outputs are short, so the quadratic cost does not matter here.
             x = torch.tensor([ids + out], device=dev)
             logits = model(x)[0, -1].float().cpu()
-            logits[0] = float("-inf")  # never <pad>
+            logits[[0, 1]] = float("-inf")  # never <pad>, never <unk>
             if temperature == 0:
                 nxt = int(logits.argmax())
             else:

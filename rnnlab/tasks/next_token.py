@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -231,7 +232,12 @@ class NextTokenTask(TokenTask):
 
     def join(self, ids: list[int]) -> str:
         tokens = [t for t in self.vocab.decode(ids) if t != PAD]
-        return ("" if self.cfg.level == "char" else " ").join(tokens)
+        if self.cfg.level == "char":
+            return "".join(tokens)
+        text = " ".join(tokens)
+        # Undo the tokenizer's spacing for reading: "it ' s good ." -> "it's good."
+        text = re.sub(r" ([.,!?;:)])", r"\1", text)
+        return re.sub(r" ' ", "'", re.sub(r"\( ", "(", text))
 
     @property
     def stop_id(self) -> int | None:
