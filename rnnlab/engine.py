@@ -365,9 +365,10 @@ class _Run:
         return self.elapsed_before + (time.perf_counter() - self.started)
 
     def _reset_train_stats(self) -> None:
-        self.acc_loss = self.acc_norm = 0.0
+        self.acc_loss: torch.Tensor | float = 0.0
+        self.acc_norm: torch.Tensor | float = 0.0
         self.acc_n = 0
-        self.acc_stats: dict[str, float] = {}
+        self.acc_stats: dict[str, Any] = {}
 
     # --- train ----------------------------------------------------------------------------------
     def train(self, show_progress: bool) -> None:
@@ -463,11 +464,12 @@ class _Run:
             self.scheduler.step()
         self.step += 1
         self.skipped_in_a_row = 0
+        # Summed on the device; read once per evaluation (a GPU waits for every .item()).
         with torch.no_grad():
             for k, v in task.batch_stats(logits.detach().float(), batch).items():
-                self.acc_stats[k] = self.acc_stats.get(k, 0) + float(v)
-        self.acc_loss += loss.item()
-        self.acc_norm += norm.item()
+                self.acc_stats[k] = self.acc_stats.get(k, 0) + v
+        self.acc_loss = self.acc_loss + loss.detach()
+        self.acc_norm = self.acc_norm + norm.detach()
         self.acc_n += 1
         self.bar.update(self.bar_id, completed=self.step)
         return stop
@@ -485,7 +487,8 @@ class _Run:
         task, lr = self.task, self.optimizer.param_groups[0]["lr"]
         elapsed = round(self._elapsed(), 3)
         common = {"step": self.step, "epoch": self.epoch}
-        train = _sum_over_ranks({**self.acc_stats, "_loss": self.acc_loss, "_norm": self.acc_norm, "_n": self.acc_n}, self.dist)
+        local = {**self.acc_stats, "_loss": self.acc_loss, "_norm": self.acc_norm, "_n": self.acc_n}
+        train = _sum_over_ranks({k: float(v) for k, v in local.items()}, self.dist)
         if train["_n"]:
             n = train.pop("_n")
             loss, norm = train.pop("_loss") / n, train.pop("_norm") / n
