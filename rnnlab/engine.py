@@ -32,7 +32,7 @@ from .plots import plot_training_curves
 from .registry import MODELS, TASKS
 from .errors import UserError
 from .rundir import MetricsLog, create_run_dir, read_metrics, write_atomic, write_json
-from .runtime import Dist, resolve_device, rng_state, seed_everything, set_rng_state, setup_distributed
+from .runtime import Dist, rng_state, seed_everything, set_rng_state, setup_distributed
 from .tasks.base import Batch, Task
 
 __all__ = ["fit", "FitResult", "TrainingStopped", "build", "evaluate", "count_params", "load_run_model"]

@@ -10,6 +10,7 @@ validator know its parameters and defaults without any second source of truth.
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -33,9 +34,15 @@ class Entry:
 
 
 class Registry:
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, package: str | None = None):
         self.kind = kind
+        self._package = package  # imported on first lookup: its modules register themselves
         self._entries: dict[str, Entry] = {}
+
+    def _load(self) -> None:
+        # Lazily, so that `rnnlab --help` does not pay for importing torch.
+        if self._package is not None:
+            importlib.import_module(self._package)
 
     def register(self, name: str, *, config: type, help: str = "") -> Callable:
         def decorate(builder: Callable) -> Callable:
@@ -48,29 +55,34 @@ class Registry:
         return decorate
 
     def unknown_message(self, name: Any) -> str:
+        self._load()
         return (
             f"unknown {self.kind} '{name}'{suggest(str(name), self.names())}; "
             f"available: {', '.join(self.names())}"
         )
 
     def get(self, name: str) -> Entry:
+        self._load()
         try:
             return self._entries[name]
         except (KeyError, TypeError):
             raise UserError(self.unknown_message(name)) from None
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry]:
-        return iter(self._entries.values())
+        self._load()
+        return iter(list(self._entries.values()))
 
     def names(self) -> list[str]:
+        self._load()
         return list(self._entries)
 
     def build(self, cfg: Any, *args: Any, **kwargs: Any) -> Any:
         return self.get(cfg.name).builder(cfg, *args, **kwargs)
 
 
-TASKS = Registry("task")
-MODELS = Registry("model")
+TASKS = Registry("task", "rnnlab.tasks")
+MODELS = Registry("model", "rnnlab.models")

@@ -10,7 +10,7 @@ import torch
 
 from .errors import UserError
 
-__all__ = ["seed_everything", "resolve_device", "rng_state", "set_rng_state", "Dist", "setup_distributed", "all_reduce_sum"]
+__all__ = ["seed_everything", "resolve_device", "rng_state", "set_rng_state", "Dist", "setup_distributed"]
 
 
 def seed_everything(seed: int) -> None:
@@ -114,13 +114,3 @@ def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device if use_cuda else None)
     return Dist(rank, world_size, local_rank), device
 
-
-def all_reduce_sum(values: list[float], dist_info: Dist, device: torch.device) -> list[float]:
-    """Sums of `values` over every process (the values themselves for a single process)."""
-    if not dist_info.enabled:
-        return values
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t.tolist()

@@ -87,7 +87,7 @@ def test_text_file_corpus_char_level(tmp_path):
     from rnnlab.errors import UserError
 
     with pytest.raises(UserError, match="not UTF-8"):
-        task_and_model(corpus="text_file", text_file=str(bad))[0].vocab
+        _ = task_and_model(corpus="text_file", text_file=str(bad))[0].vocab  # reading the file happens here
 
 
 def test_generation_is_reproducible_with_a_seed(tmp_path, cli):
