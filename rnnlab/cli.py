@@ -225,7 +225,7 @@ def compare(
     Example: rnnlab compare lstm gru rnn --seq-len 100 --seeds 2
     """
     from .compare import compare as run_compare
-    from .compare import parse_seq_lens
+    from .compare import parse_seq_lens, plan_runs
     from .models.init import INIT_SCHEMES
 
     with _user_errors():
@@ -235,10 +235,11 @@ def compare(
             raise UserError(f"--init {init!r}: use one of {', '.join(INIT_SCHEMES)}")
         if seeds < 1:
             raise UserError(f"--seeds {seeds}: must be at least 1 (runs use seeds 0..K-1)")
-        run_compare(
+        runs = plan_runs(
             models, task=task, seq_lens=parse_seq_lens(seq_len), seeds=seeds, steps=steps, hidden=hidden, init=init,
-            config=config, overrides=overrides, runs_dir=runs_dir, console=console, progress=not no_progress,
+            config=config, overrides=overrides,
         )
+        run_compare(runs, runs_dir=runs_dir, console=console, progress=not no_progress)
 
 
 @app.command("probe-gradients")

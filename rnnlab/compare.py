@@ -40,6 +40,7 @@ __all__ = [
     "BASE_CONFIG",
     "RESULT_COLUMNS",
     "CompareResult",
+    "PlannedRun",
     "parse_seq_lens",
     "model_raw_config",
     "plan_runs",
@@ -72,7 +73,7 @@ RESULT_COLUMNS = [
 
 
 @dataclass
-class _Run:
+class PlannedRun:
     model: str
     seq_len: int | None
     seed: int
@@ -137,7 +138,7 @@ def plan_runs(
     init: str | None = None,
     config: Path | None = None,
     overrides: Iterable[str] = (),
-) -> list[_Run]:
+) -> list[PlannedRun]:
     """Every run's validated config, before anything trains: a mistake stops it at once."""
     if not models:
         raise UserError("name at least one model, e.g. rnnlab compare lstm gru rnn")
@@ -165,7 +166,7 @@ def plan_runs(
         options.append(f"model.hidden_size={hidden}")
     if init is not None:
         options.append(f"model.init={init}")
-    runs: list[_Run] = []
+    runs: list[PlannedRun] = []
     for seq_len in seq_lens or [None]:
         for seed in range(seeds):
             for model in models:
@@ -183,7 +184,7 @@ def plan_runs(
                         raise UserError(f"--seq-len: task '{raw['task'].get('name')}' has no seq_len; leave --seq-len out\n{e}") from None
                     raise
                 actual = getattr(cfg.task, "seq_len", None)
-                runs.append(_Run(model, actual if isinstance(actual, int) else None, seed, cfg, source))
+                runs.append(PlannedRun(model, actual if isinstance(actual, int) else None, seed, cfg, source))
     return runs
 
 
@@ -196,7 +197,7 @@ def steps_to(history: list[dict[str, Any]], threshold: float, metric: str = "acc
     return None
 
 
-def _row(run: _Run, result: FitResult) -> dict[str, Any]:
+def _row(run: PlannedRun, result: FitResult) -> dict[str, Any]:
     s = result.summary
     test = s.get("test") or {}
     val = s.get("val") or {}
@@ -387,23 +388,16 @@ def _plots(parent: Path, rows: list[dict[str, Any]], aggregate: list[dict[str, A
 
 
 def compare(
-    models: list[str],
+    runs: list[PlannedRun],
     *,
-    task: str | None = None,
-    seq_lens: list[int] | None = None,
-    seeds: int = 1,
-    steps: int | None = None,
-    hidden: int | None = None,
-    init: str | None = None,
-    config: Path | None = None,
-    overrides: Iterable[str] = (),
     runs_dir: str | Path = "runs",
     console: Console | None = None,
     progress: bool = True,
 ) -> CompareResult:
-    """Train every model x seq_len x seed through `fit`; write the results and plots; print the table."""
+    """Train the runs `plan_runs` made through `fit`; write the results and plots; print the table."""
     console = console or Console()
-    runs = plan_runs(models, task=task, seq_lens=seq_lens, seeds=seeds, steps=steps, hidden=hidden, init=init, config=config, overrides=overrides)
+    models = list(dict.fromkeys(r.model for r in runs))
+    seeds = len({r.seed for r in runs})
     parent = create_run_dir(runs_dir, f"compare-{'-'.join(models)}")
     sources = {}
     for r in runs:
