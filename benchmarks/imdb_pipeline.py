@@ -32,7 +32,7 @@ from rnnlab.data.bucketing import BucketBatchSampler, pad_batch
 from rnnlab.data.imdb import iter_reviews, load_imdb
 from rnnlab.data.text import tokenize
 from rnnlab.registry import MODELS
-from rnnlab.tasks.base import ModelSpec
+from rnnlab.contract import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,17 +1,24 @@
 """YAML config -> dotted `key=value` overrides -> one typed, validated `RunConfig`.
 
     rnnlab config configs/long_dependency_lstm.yaml task.seq_len=100 train.lr=3e-3
+    rnnlab train long_dependency_lstm          # a shipped config by name, from any directory
 
 Each task and model registers its own pydantic config class (see registry.py); this module
 validates the `task` and `model` sections against the class their `name` selects, and reports
 every problem of every section at once, each with its dotted key, the bad value and what is
 allowed.
+
+The shipped YAML files in the top-level `configs/` are the only source of shipped settings. They
+travel inside the package (pyproject.toml maps `configs/` to `rnnlab.configs`), so an installed
+rnnlab finds them too. Configs derived from others (compare's grid, the probe's models) are made
+from validated configs with `derive_config`, never by printing values back into text.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,11 +34,20 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "RunConfig",
+    "ProbeSettings",
+    "ProbeConfig",
     "load_config",
+    "load_probe_config",
     "resolve_config",
+    "resolve_probe_config",
+    "derive_config",
     "apply_overrides",
     "read_yaml",
     "config_to_dict",
+    "shipped_configs",
+    "find_config",
+    "shipped_config_for",
+    "REFERENCE_MODEL",
 ]
 
 # Generous bounds: large enough for any real experiment, small enough that a typo such as
@@ -107,7 +123,47 @@ class RunConfig(Section):
         return self.name or f"{self.task.name}_{self.model.name}"
 
 
+class ProbeSettings(Section):
+    """The `probe:` section of `rnnlab probe-gradients`; configs/probe_gradients.yaml sets every key."""
+
+    models: list[str] = Field(min_length=1, description="registered models to probe")
+    seq_len: int = Field(ge=2, le=100_000, description="steps T; norms are reported for t = 0..T-1")
+    input_size: int = Field(ge=2, le=65_536, description="input features (= symbols of the recall task)")
+    loss: Literal["task", "sum", "last"] = Field(description="task: recall cross-entropy; sum: the chapter's sum of outputs; last: sum of the last outputs")
+    trials: int = Field(ge=1, le=100_000, description="seeds (fresh weights and inputs); median and 10-90% spread")
+    after_steps: int = Field(ge=0, le=10**7, description="0 = probe at initialisation; N = after N training steps on long_dependency")
+    init: Literal["shipped", "default", "forget_bias", "chrono"] = Field(
+        description="gate init of every probed model; shipped = its configs/long_dependency_<model>.yaml"
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str]) -> list[str]:
+        unknown = [m for m in v if m not in MODELS]
+        if unknown:
+            raise ValueError("; ".join(MODELS.unknown_message(m) for m in unknown))
+        if len(set(v)) != len(v):
+            raise ValueError("each model once")
+        return v
+
+
+class ProbeConfig(Section):
+    """A gradient probe: its settings, the model section every probed model shares (its `name`
+    is replaced by each of probe.models) and how they train when probe.after_steps > 0."""
+
+    name: str = Field("probe_gradients", description="run name")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    probe: ProbeSettings
+    model: SerializeAsAny[ModelConfig]
+    train: TrainConfig = TrainConfig()
+
+    @property
+    def run_name(self) -> str:
+        return self.name
+
+
 _TOP_KEYS = ("name", "seed", "device", "task", "model", "train")
+_PROBE_KEYS = ("name", "seed", "probe", "model", "train")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -115,11 +171,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if p.is_dir():
         raise UserError(f"{path} is a directory; give a YAML file, e.g. {p / 'experiment.yaml'} or configs/long_dependency_lstm.yaml")
     if not p.is_file():
-        hint = ""
-        configs = Path("configs")
-        if configs.is_dir():
-            names = sorted(f.name for f in configs.glob("*.yaml"))
-            hint = f"{suggest(p.name, names)}; shipped configs: {', '.join('configs/' + n for n in names)}"
+        names = sorted(shipped_configs())
+        close = suggest(p.name, [f"{n}.yaml" for n in names]) if p.suffix else suggest(p.name, names)
+        hint = f"{close}; shipped configs (give one by name): {', '.join(names)}"
         raise UserError(f"config file not found: {path}{hint}")
     try:
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
@@ -151,6 +205,7 @@ _NoAliasLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
 )
 
+_SECTIONS = ("task", "model", "train", "probe")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -168,6 +223,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             parsed = yaml.load(value, Loader=_NoAliasLoader) if value.strip() else None
         except (yaml.YAMLError, ValueError, RecursionError):
             parsed = value  # a bare string such as `name=my:run` is what the user meant
+        if key in _SECTIONS and not isinstance(parsed, dict):
+            problems.append(
+                f"override '{text}': {key} is a section; {key}={value} would replace all of it. "
+                f"Set one key instead, e.g. {key}.name={value}"
+            )
+            continue
         node = out
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
@@ -206,6 +267,9 @@ def _problems(err: ValidationError, prefix: str, cls: type[BaseModel], raw: Any)
         else:
             msg = e["msg"].removeprefix("Value error, ")
             value = e.get("input")
+            if not where:  # a check of the whole config: its message names the keys itself
+                out.append(msg)
+                continue
             shown = f" = {value!r}" if e["loc"] and not isinstance(value, dict) else ""
             out.append(f"{where}{shown}: {msg}")
     return out
@@ -245,6 +309,11 @@ def _section(raw: dict, key: str, registry: Registry, problems: list[str]) -> Ba
 
 def resolve_config(raw: dict[str, Any], source: str | None = None) -> RunConfig:
     """Validate a raw mapping; raise ConfigError listing every problem."""
+    if "probe" in raw and "task" not in raw:
+        raise UserError(
+            f"{source or 'this config'} describes a gradient probe (it has a probe: section), not a training run: "
+            f"run it with `rnnlab probe-gradients --config {source or 'FILE'}`"
+        )
     problems: list[str] = []
     for key in raw:
         if key not in _TOP_KEYS:
@@ -279,11 +348,132 @@ def resolve_config(raw: dict[str, Any], source: str | None = None) -> RunConfig:
     return cfg
 
 
+def resolve_probe_config(raw: dict[str, Any], source: str | None = None) -> ProbeConfig:
+    """Validate a probe config (name, seed, probe, model, train); every problem at once."""
+    if "task" in raw and "probe" not in raw:
+        raise UserError(
+            f"{source or 'this config'} describes a training run (it has a task: section), not a gradient probe: "
+            f"train it with `rnnlab train {source or 'FILE'}`; a probe config looks like configs/probe_gradients.yaml"
+        )
+    problems: list[str] = []
+    for key in raw:
+        if key not in _PROBE_KEYS:
+            problems.append(f"{key}: unknown section{suggest(str(key), _PROBE_KEYS)}; allowed: {', '.join(_PROBE_KEYS)}")
+    model = _section(raw, "model", MODELS, problems)
+    parts: dict[str, Any] = {}
+    for key, cls in (("probe", ProbeSettings), ("train", TrainConfig)):
+        section = raw.get(key) if key == "probe" else (raw.get(key) or {})
+        if not isinstance(section, dict):
+            problems.append(f"{key} = {section!r}: must be a mapping" if section is not None else f"{key}: required section missing")
+            continue
+        try:
+            parts[key] = cls.model_validate(section)
+        except ValidationError as e:
+            problems.extend(_problems(e, key, cls, section))
+    top = {k: raw[k] for k in ("name", "seed") if k in raw}
+    try:
+        cfg = ProbeConfig.model_validate(
+            {**top, "probe": parts.get("probe") or ProbeSettings.model_construct(), "model": model or ModelConfig(name="x"),
+             "train": parts.get("train") or TrainConfig()}
+        )
+    except ValidationError as e:
+        problems.extend(_problems(e, "", ProbeConfig, top))
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    path = find_config(path)
     raw = apply_overrides(read_yaml(path), list(overrides or []))
     return resolve_config(raw, source=str(path))
 
 
-def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+def load_probe_config(path: str | Path, overrides: list[str] | None = None) -> ProbeConfig:
+    path = find_config(path)
+    raw = apply_overrides(read_yaml(path), list(overrides or []))
+    return resolve_probe_config(raw, source=str(path))
+
+
+def config_to_dict(cfg: RunConfig | ProbeConfig) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
+
+
+def derive_config(cfg: RunConfig, changes: dict[str, Any], source: str | None = None) -> RunConfig:
+    """`cfg` with dotted keys set to typed values (`{"model.hidden_size": 64}`), validated again.
+
+    A key the section's class does not have is reported like any config problem, naming the
+    key, so callers can tell the user which option does not apply.
+    """
+    raw = config_to_dict(cfg)
+    for key, value in changes.items():
+        *path, last = key.split(".")
+        node = raw
+        for part in path:
+            node = node.setdefault(part, {})
+        if last == "name" and path and path[0] in ("task", "model"):
+            # Another model or task: keep only the keys it also has, so its own defaults apply.
+            registry = TASKS if path[0] == "task" else MODELS
+            allowed = registry.get(value).config.model_fields if value in registry else {}
+            explicit = getattr(cfg, path[0]).model_fields_set
+            node = raw[path[0]] = {k: v for k, v in node.items() if k in allowed and k in explicit}
+        node[last] = value
+    return resolve_config(raw, source)
+
+
+# --- the shipped configs ------------------------------------------------------------------------
+
+# A model without a shipped config for a task starts from the task's config for this model, with
+# the model swapped in (keeping the model keys the other model also has, e.g. hidden_size, init).
+REFERENCE_MODEL = "lstm"
+
+
+def _shipped_dir() -> Path:
+    installed = Path(__file__).resolve().parent / "configs"  # a wheel or `pip install .`
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "configs"  # a source checkout (editable install)
+
+
+@lru_cache(maxsize=1)
+def shipped_configs() -> dict[str, Path]:
+    """Name (file name without .yaml) -> path of every shipped config."""
+    folder = _shipped_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def find_config(arg: str | Path) -> Path:
+    """A config file as given, else the shipped config it names.
+
+    `long_dependency_lstm`, `long_dependency_lstm.yaml` and `configs/long_dependency_lstm.yaml`
+    (from a directory without that file) all find the shipped one.
+    """
+    p = Path(arg)
+    if p.is_file() or p.is_dir():
+        return p
+    shipped = shipped_configs().get(p.stem if p.suffix in (".yaml", ".yml") else p.name)
+    if shipped is not None and (len(p.parts) == 1 or p.parent.name == "configs"):
+        return shipped
+    return p  # read_yaml reports it missing, with the shipped names
+
+
+def shipped_config_for(task: str, model: str) -> tuple[RunConfig, str]:
+    """The validated config a model starts from on a task, and where it came from.
+
+    `configs/<task>_<model>.yaml` if shipped; else `configs/<task>_lstm.yaml` with the model
+    swapped in (REFERENCE_MODEL); neither -> a UserError asking for --config.
+    """
+    shipped = shipped_configs()
+    own = f"{task}_{model}"
+    if own in shipped:
+        return load_config(shipped[own]), f"configs/{own}.yaml"
+    ref = f"{task}_{REFERENCE_MODEL}"
+    if ref not in shipped:
+        have = sorted(n for n in shipped if n.startswith(f"{task}_"))
+        raise UserError(
+            f"no shipped config for task '{task}' (looked for configs/{own}.yaml and configs/{ref}.yaml"
+            f"{'; found ' + ', '.join(have) if have else ''}); give one with --config FILE"
+        )
+    cfg = derive_config(load_config(shipped[ref]), {"model.name": model}, source=f"configs/{ref}.yaml with model {model}")
+    return cfg, f"configs/{ref}.yaml with model {model} (no configs/{own}.yaml)"
 

@@ -3,14 +3,20 @@
     rnnlab train configs/long_dependency_lstm.yaml
 
 Phases: setup (seed, device, task, model, optimizer) -> train (clip by global norm, evaluate every
-`eval_every`, keep the best checkpoint on the validation metric, early stopping) -> test (the best
-checkpoint, once) -> save (summary.json, plots, the final table).
+`eval_every`, keep the best checkpoint on the validation metric, early stopping) -> finish (the
+best checkpoint scored on the test split, once; summary.json). What the user sees and keeps
+besides checkpoints and the summary (progress bar, metrics.jsonl, plots, the final table) hooks in
+through callbacks (callbacks.py).
+
+Resuming is exact: `last.pt` holds everything the loop's next step depends on (weights,
+optimizer, scheduler, every random state, the sampler's place, the step of the last evaluation
+and the training statistics gathered since it), so a run stopped anywhere and resumed writes the
+same weights and the same metrics.jsonl as one that never stopped.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import errno
 import signal
 import threading
 import time
@@ -22,28 +28,43 @@ from typing import Any, Iterator
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from torch import nn
 
+from .callbacks import Callback, default_callbacks
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RunConfig, TrainConfig, config_to_dict
-from .plots import plot_training_curves
-from .registry import MODELS, TASKS
+from .config import ModelConfig, RunConfig, TrainConfig, config_to_dict, resolve_config
+from .contract import Batch, ModelSpec
 from .errors import UserError
-from .rundir import MetricsLog, create_run_dir, read_metrics, write_atomic, write_json
-from .runtime import Dist, rng_state, seed_everything, set_rng_state, setup_distributed
-from .tasks.base import Batch, Task
+from .registry import MODELS, TASKS
+from .rundir import RunLock, create_run_dir, iter_run_dirs, read_json, read_metrics, write_atomic, write_json
+from .runtime import Dist, autocast_for, rng_state, seed_everything, set_rng_state, setup_distributed, teardown_distributed
+from .tasks.base import Task
 
-__all__ = ["fit", "FitResult", "TrainingStopped", "build", "evaluate", "count_params", "load_run_model"]
+__all__ = [
+    "fit",
+    "FitResult",
+    "Run",
+    "TrainingStopped",
+    "build",
+    "build_task",
+    "build_model",
+    "evaluate",
+    "count_params",
+    "load_run_model",
+    "find_latest_run",
+    "task_class_of_run",
+]
 
 
 # With train.skip_nonfinite, this many non-finite batches in a row end the run as diverged.
 MAX_SKIPPED_IN_A_ROW = 100
+# last.pt is also saved after this much wall time without a save, so that a killed run of a task
+# without epochs loses at most this much.
+CHECKPOINT_SECONDS = 120.0
 
 
 class TrainingStopped(Exception):
-    """Training ended early (diverged, interrupted); the run directory is consistent."""
+    """Training ended early (diverged, interrupted, failed); the run directory is consistent."""
 
     def __init__(self, message: str, exit_code: int, result: "FitResult"):
         super().__init__(message)
@@ -68,22 +89,27 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def build(cfg: RunConfig, device: torch.device) -> tuple[Task, nn.Module]:
-    """Task first (it knows the sizes), then the model from the task's spec."""
-    task = TASKS.build(cfg.task, cfg)
-    return task, _build_model(cfg, task, device)
+def build_task(cfg: RunConfig) -> Task:
+    """A task receives its own section, the seed and the global batch size; nothing else."""
+    return TASKS.build(cfg.task, seed=cfg.seed, batch_size=cfg.train.batch_size)
 
 
-def _build_model(cfg: RunConfig, task: Task, device: torch.device) -> nn.Module:
+def build_model(model_cfg: ModelConfig, spec: ModelSpec, device: torch.device) -> nn.Module:
     try:
-        return MODELS.build(cfg.model, task.model_spec()).to(device)
+        return MODELS.build(model_cfg, spec).to(device)
     except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
         if "memory" not in str(e).lower() and not isinstance(e, MemoryError):
             raise
         raise UserError(
-            f"model '{cfg.model.name}' does not fit in memory on {device}: {str(e).splitlines()[0][:200]}. "
+            f"model '{model_cfg.name}' does not fit in memory on {device}: {str(e).splitlines()[0][:200]}. "
             "Use a smaller model.hidden_size, model.num_layers or model.embedding_dim"
         ) from None
+
+
+def build(cfg: RunConfig, device: torch.device) -> tuple[Task, nn.Module]:
+    """Task first (it knows the sizes), then the model from the task's spec."""
+    task = build_task(cfg)
+    return task, build_model(cfg.model, task.model_spec(), device)
 
 
 def _optimizer(params: list[nn.Parameter], t: TrainConfig) -> torch.optim.Optimizer:
@@ -135,17 +161,15 @@ def _sum_over_ranks(sums: dict[str, float], dist: Dist) -> dict[str, float]:
 
 def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> tuple[RunConfig, Task, nn.Module, dict]:
     """Rebuild task and model from a run's checkpoint alone (config and vocabulary are inside)."""
-    from .config import resolve_config
-
     path = Path(run_dir) / "checkpoints" / f"{which}.pt"
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("model"), dict):
         raise UserError(f"{path}: damaged: it lacks the config or the weights of the run")
     cfg = resolve_config(ckpt["config"], source=f"inside {path}")
     try:
-        task = TASKS.build(cfg.task, cfg)
+        task = build_task(cfg)
         task.load_state_dict(ckpt.get("task_state") or {})  # e.g. the vocabulary, before the model's sizes
-        model = _build_model(cfg, task, device)
+        model = build_model(cfg.model, task.model_spec(), device)
         model.load_state_dict(ckpt["model"])
     except UserError:
         raise
@@ -157,9 +181,43 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
     return cfg, task, model.eval(), ckpt
 
 
+def task_class_of_run(run: Path) -> type | None:
+    """The registered task class a run directory was trained on, from its summary.json or else its
+    config.yaml; None when neither names a registered task (damaged, foreign, a probe)."""
+    for name in ("summary.json", "config.yaml"):
+        path = Path(run) / name
+        try:
+            data = read_json(path) if name.endswith(".json") else yaml.safe_load(path.read_text())
+            task = data.get("task")
+            task = task.get("name") if isinstance(task, dict) else task
+        except (OSError, ValueError, AttributeError, yaml.YAMLError):
+            continue
+        if isinstance(task, str) and task in TASKS:
+            return TASKS.get(task).builder
+    return None
+
+
+def find_latest_run(runs_dir: Path, capability: type | tuple[type, ...], what: str, hint: str) -> Path:
+    """The newest run under `runs_dir` (also inside compare directories) whose task declares
+    `capability` (e.g. contract.ClassifiesText) and that has a best checkpoint."""
+    runs_dir = Path(runs_dir)
+    candidates = [
+        run for run in iter_run_dirs(runs_dir)
+        if (run / "checkpoints" / "best.pt").is_file() and isinstance(cls := task_class_of_run(run), type) and issubclass(cls, capability)
+    ]  # fmt: skip
+    if not candidates:
+        raise UserError(f"no trained {what} found under {runs_dir}/; {hint} (or pass --run RUN_DIR)")
+    # Run directory names start with their start time; the newest wherever it sits.
+    return max(candidates, key=lambda p: (p.name[:15], p.stat().st_mtime))
+
+
+# SIGHUP: the terminal closed. Like SIGTERM, finish the step, save, and leave a resumable run.
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
 class _StopRequest:
-    """SIGINT/SIGTERM set a flag that the loop reads between steps, so the saved state is always
-    that of a whole step and resuming is exact. A second Ctrl-C stops at once."""
+    """SIGINT/SIGTERM/SIGHUP set a flag that the loop reads between steps, so the saved state is
+    always that of a whole step and resuming is exact. A second Ctrl-C stops at once."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -178,34 +236,12 @@ class _StopRequest:
                 raise KeyboardInterrupt
             self.signum = signum
 
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
         try:
             yield self
         finally:
             for sig, h in previous.items():
                 signal.signal(sig, h)
-
-
-def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TimeElapsedColumn(),
-        TextColumn("<"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        disable=not enabled,
-        transient=False,
-    )
-
-
-def _fmt(value: Any, pct: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{100 * value:.2f}%" if pct else f"{value:.4f}"
 
 
 def fit(
@@ -217,24 +253,54 @@ def fit(
     progress: bool = True,
     final_table: bool = True,
     label: str | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
-    """Train `cfg` in a new run directory under `runs_dir` (or continue the run `resume`)."""
-    run = _Run(cfg, console or Console(), label)
-    run.setup(Path(runs_dir), Path(resume) if resume is not None else None)
-    run.train(progress)
-    return run.finish(final_table)
+    """Train `cfg` in a new run directory under `runs_dir` (or continue the run `resume`).
+
+    `callbacks` replaces the default display (progress bar, metrics.jsonl, plots, final table);
+    without it those are built from `console`, `progress`, `final_table` and `label`.
+    """
+    console = console or Console()
+    if callbacks is None:
+        callbacks = default_callbacks(console, progress=progress, final_table=final_table, label=label)
+    run = Run(cfg, callbacks)
+    stop = _StopRequest()
+    # The handler is in place before anything slow (data loading) starts: a signal during setup
+    # still ends as an interrupted, resumable run.
+    with stop.installed():
+        try:
+            try:
+                run.setup(Path(runs_dir), Path(resume) if resume is not None else None)
+                run.train(stop)
+                return run.finish()
+            finally:
+                run.close()
+        finally:
+            teardown_distributed(run.dist)
 
 
-class _Run:
-    """One training run's state; fit() walks it through setup -> train -> finish."""
+class Run:
+    """One training run's state; fit() walks it through setup -> train -> finish. Callbacks read
+    its public fields: cfg, task, model, device, dist, run_dir, step, total, best, history, summary."""
 
-    def __init__(self, cfg: RunConfig, console: Console, label: str | None):
-        self.cfg, self.t, self.console, self.label = cfg, cfg.train, console, label
+    def __init__(self, cfg: RunConfig, callbacks: list[Callback]):
+        self.cfg, self.t = cfg, cfg.train
         self.step = self.epoch = self.bad_evals = self.skipped = self.skipped_in_a_row = 0
+        self.last_eval = -1  # step of the latest evaluation
         self.best: dict[str, Any] | None = None
         self.best_key: tuple[float, float] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, Any]] = []
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self.status, self.stop_message, self.exit_code = "completed", None, 0
+        self.resumed = False
+        self.precision_note = ""
+        self.dist = Dist()
+        self.lock: RunLock | None = None
+        self.run_dir: Path | None = None
+        self._callbacks = callbacks
+        self._active: list[Callback] = []
+        self.started = time.perf_counter()
         self._reset_train_stats()
 
     # --- setup ----------------------------------------------------------------------------------
@@ -243,13 +309,7 @@ class _Run:
         seed_everything(cfg.seed)  # the same on every process: identical initial weights
         self.dist, self.device = setup_distributed(cfg.device)
         self.main = self.dist.is_main
-        if not self.main:
-            self.console = Console(quiet=True)  # rank 0 alone prints and writes
-        if t.precision != "fp32" and self.device.type != "cuda":
-            raise UserError(
-                f"train.precision = {t.precision!r} needs a CUDA device, and this run is on {self.device.type}; "
-                "use train.precision=fp32"
-            )
+        self.autocast, self.scaler, self.precision_note = autocast_for(t.precision, self.device)
         self.task, self.model = build(cfg, self.device)
         self.task.shard(self.dist.rank, self.dist.world_size)
         self.net = self.model  # what the training step calls: the DDP wrapper when distributed
@@ -258,10 +318,6 @@ class _Run:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
-        self.autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else nullcontext
-        self.scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
-        self.best_state: dict[str, torch.Tensor] | None = None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.spe = self.task.steps_per_epoch()
         lengths = [x for x in (t.steps, t.epochs * self.spe if (t.epochs and self.spe) else None) if x is not None]
@@ -275,14 +331,15 @@ class _Run:
         self.config_dict = config_to_dict(cfg)
         if resume is not None:
             self.run_dir = resume
+            if self.main:
+                self.lock = RunLock(resume).acquire()
             self._restore(resume)
         elif self.main:
             self.run_dir = create_run_dir(runs_dir, cfg.run_name)
+            self.lock = RunLock(self.run_dir).acquire()
             write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.config_dict, sort_keys=False).encode())
-            self.log = MetricsLog(self.run_dir / "metrics.jsonl")
-        else:  # other ranks write nothing; their log stays in memory
+        else:  # other ranks write nothing
             self.run_dir = Path(runs_dir) / "(rank 0's run)"
-            self.log = MetricsLog(None)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.summary: dict[str, Any] = {
             "status": "running",
@@ -290,6 +347,7 @@ class _Run:
             "model": cfg.model.name,
             "params": count_params(self.model),
             "device": str(self.device),
+            "precision": t.precision,
             "world_size": self.dist.world_size,
             "seed": cfg.seed,
             "run_dir": str(self.run_dir),
@@ -299,23 +357,33 @@ class _Run:
             "chance": self.task.chance,
         }
         self._write_summary()
-        what = f"resuming at step {self.step:,} of {self.total:,}" if resume else f"{self.total:,} steps"
-        self.console.print(
-            f"[bold]{self.label or cfg.run_name}[/] · task [cyan]{cfg.task.name}[/] · model [cyan]{cfg.model.name}[/] "
-            f"({self.summary['params']:,} params) · device [green]{self.device}[/]"
-            + (f" × {self.dist.world_size} processes" if self.dist.enabled else "")
-            + f" · {what}"
-        )
+        self._active = self._callbacks if self.main else []
+        for cb in self._active:
+            cb.on_setup(self)
 
     def _restore(self, run_dir: Path) -> None:
         """Everything an uninterrupted run would have at the checkpoint's step, RNG states included."""
-        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        summary_path = run_dir / "summary.json"
+        try:
+            status = read_json(summary_path).get("status") if summary_path.is_file() else None
+        except (OSError, ValueError, AttributeError):
+            status = None
+        if status == "completed":
+            raise UserError(f"{run_dir} has completed; there is nothing to resume and nothing was changed")
+        path = run_dir / "checkpoints" / "last.pt"
+        ckpt = load_checkpoint(path)
         if "optimizer" not in ckpt:
-            raise UserError(f"{run_dir}/checkpoints/last.pt holds no training state to resume from")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
+            raise UserError(f"{path} holds no training state to resume from")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scheduler is not None and ckpt.get("scheduler") is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise UserError(
+                f"{path} does not fit the model {run_dir}/config.yaml describes (was config.yaml edited?): "
+                f"{str(e).splitlines()[0][:300]}. Restore config.yaml, or start a new run"
+            ) from None
         self.task.load_state_dict(ckpt.get("task_state") or {})
         self.step, self.epoch = ckpt["step"], ckpt["epoch"]
         self.best, self.bad_evals = ckpt.get("val"), ckpt.get("bad_evals", 0)
@@ -324,13 +392,17 @@ class _Run:
         self.best_key = tuple(ckpt["best_key"]) if ckpt.get("best_key") is not None else None
         self.elapsed_before = ckpt.get("elapsed_s", 0.0)
         self.skipped = ckpt.get("skipped", 0)
+        self.skipped_in_a_row = ckpt.get("skipped_in_a_row", 0)
+        # Checkpoints written before these were saved: the best step was the only evaluation known.
+        self.last_eval = ckpt.get("last_eval", self.step if self.best is not None and self.best.get("step") == self.step else -1)
+        stats = ckpt.get("train_stats")
+        if stats is not None:
+            self.acc_loss, self.acc_norm, self.acc_n = stats["loss"], stats["norm"], stats["n"]
+            self.acc_stats = dict(stats["task"])
         set_rng_state(ckpt["rng"])
         # Rows logged after the checkpoint will be logged again, identically, by the resumed run.
-        rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= self.step and r.get("split") != "test"]
-        if self.main:
-            write_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
-        self.log = MetricsLog(run_dir / "metrics.jsonl" if self.main else None)
-        self.log.rows = rows
+        self.history = [r for r in read_metrics(run_dir) if r.get("step", 0) <= self.step and r.get("split") != "test"]
+        self.resumed = True
 
     def _payload(self, full: bool) -> dict[str, Any]:
         p: dict[str, Any] = {
@@ -349,13 +421,18 @@ class _Run:
                 best_key=self.best_key,
                 bad_evals=self.bad_evals,
                 skipped=self.skipped,
+                skipped_in_a_row=self.skipped_in_a_row,
+                last_eval=self.last_eval,
+                train_stats={"loss": _cpu(self.acc_loss), "norm": _cpu(self.acc_norm), "n": self.acc_n,
+                             "task": {k: _cpu(v) for k, v in self.acc_stats.items()}},
                 elapsed_s=self._elapsed(),
-            )
+            )  # fmt: skip
         return p
 
     def _save_last(self) -> None:
         if self.main:
             save_checkpoint(self.ckpt_dir / "last.pt", self._payload(full=True))
+        self.last_saved = time.perf_counter()
 
     def _write_summary(self) -> None:
         if self.main:
@@ -371,62 +448,85 @@ class _Run:
         self.acc_stats: dict[str, Any] = {}
 
     # --- train ----------------------------------------------------------------------------------
-    def train(self, show_progress: bool) -> None:
+    def train(self, stop: _StopRequest) -> None:
         self.started = time.perf_counter()
-        stop = _StopRequest()
-        last_eval = self.step if self.best is not None and self.best.get("step") == self.step else -1
-        with stop.installed(), _progress(self.console, show_progress) as self.bar:
-            self.bar_id = self.bar.add_task("train", total=self.total, completed=self.step, info="")
-            try:
-                done = self.step >= self.total
-                while not done:
-                    for batch in self.task.train_batches(self.epoch):
-                        if self._train_step(batch, bool(stop)):
-                            stop.signum = stop.signum or signal.SIGTERM  # another process was stopped
-                        early = False
-                        if self.eval_on_steps and self.step % self.eval_every == 0:
-                            early, last_eval = self._evaluate(), self.step
-                        if self.t.checkpoint_every and self.step % self.t.checkpoint_every == 0:
-                            self._save_last()
-                        if stop:
-                            raise KeyboardInterrupt
-                        if early or self.step >= self.total:
-                            done = True
-                            break
-                    else:  # the epoch ran out
-                        self.epoch += 1
-                        if self.spe is not None and self.step != last_eval:
-                            done, last_eval = self._evaluate(), self.step
+        self.last_saved = self.started
+        try:
+            if stop:
+                raise KeyboardInterrupt
+            done = self.step >= self.total
+            while not done:
+                for batch in self.task.train_batches(self.epoch):
+                    if self._train_step(batch, bool(stop)):
+                        stop.signum = stop.signum or signal.SIGTERM  # another process was stopped
+                    early = False
+                    saved = False
+                    if self.eval_on_steps and self.step % self.eval_every == 0:
+                        early = self._evaluate()
                         self._save_last()
-                        done = done or (self.t.epochs is not None and self.epoch >= self.t.epochs) or bool(stop)
-                        if stop:
-                            raise KeyboardInterrupt
-                if self.step != last_eval:
-                    self._evaluate()
-            except _Diverged as e:
-                self.status, self.exit_code = "diverged", 1
-                kept = (
-                    f"The best checkpoint so far (step {self.best['step']}) is kept."
-                    if self.best is not None
-                    else "No evaluation had happened yet, so there is no best checkpoint; last.pt holds the state before it."
-                )
-                self.stop_message = (
-                    f"training diverged: {e}. {kept} Try a lower learning rate "
-                    f"(train.lr={self.t.lr / 10:g}), gradient clipping (train.clip_grad_norm=1.0), or "
-                    "train.skip_nonfinite=true to skip such batches."
-                )
-            except KeyboardInterrupt:
-                self.status = "interrupted"
-                self.exit_code = 143 if stop.signum == signal.SIGTERM else 130
-                self.stop_message = (
-                    f"interrupted at step {self.step:,}; everything is saved. Continue with:\n"
-                    f"  rnnlab train --resume {self.run_dir}"
-                )
-            except BaseException:
-                self.summary.update(status="failed", steps=self.step, epochs=self.epoch, wall_time_s=round(self._elapsed(), 3))
-                self._write_summary()
-                raise
+                        saved = True
+                    if not saved and self._checkpoint_due():
+                        self._save_last()
+                    if stop:
+                        raise KeyboardInterrupt
+                    if early or self.step >= self.total:
+                        done = True
+                        break
+                else:  # the epoch ran out
+                    self.epoch += 1
+                    if self.spe is not None and self.step != self.last_eval:
+                        done = self._evaluate()
+                    self._save_last()
+                    done = done or (self.t.epochs is not None and self.epoch >= self.t.epochs) or bool(stop)
+                    if stop:
+                        raise KeyboardInterrupt
+            if self.step != self.last_eval:
+                self._evaluate()
+        except _Diverged as e:
+            self.status, self.exit_code = "diverged", 1
+            kept = (
+                f"The best checkpoint so far (step {self.best['step']}) is kept."
+                if self.best is not None
+                else "No evaluation had happened yet, so there is no best checkpoint; last.pt holds the state before it."
+            )
+            self.stop_message = (
+                f"training diverged: {e}. {kept} Try a lower learning rate "
+                f"(train.lr={self.t.lr / 10:g}), gradient clipping (train.clip_grad_norm=1.0), or "
+                "train.skip_nonfinite=true to skip such batches."
+            )
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+            self.exit_code = 128 + int(stop.signum or signal.SIGINT)
+            self.stop_message = (
+                f"interrupted at step {self.step:,}; everything is saved. Continue with:\n"
+                f"  rnnlab train --resume {self.run_dir}"
+            )
+        except OSError as e:
+            self._fail_on_disk(e)
+            return
+        except BaseException:
+            self.summary.update(status="failed", steps=self.step, epochs=self.epoch, wall_time_s=round(self._elapsed(), 3))
+            self._write_summary()
+            raise
+        try:
             self._save_last()
+        except OSError as e:
+            self._fail_on_disk(e)
+
+    def _fail_on_disk(self, e: OSError) -> None:
+        """A full disk or a vanished directory: the run fails with exit 1 and says what to do."""
+        self.status, self.exit_code = "failed", 1
+        what = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        self.stop_message = (
+            f"training stopped at step {self.step:,}: could not write to {self.run_dir} ({what}). Free some space, "
+            f"then continue from the last saved checkpoint with: rnnlab train --resume {self.run_dir}"
+        )
+
+    def _checkpoint_due(self) -> bool:
+        every = self.t.checkpoint_every
+        if every and self.step % every == 0:
+            return True
+        return time.perf_counter() - self.last_saved >= CHECKPOINT_SECONDS
 
     def _train_step(self, batch: Batch, stop: bool) -> bool:
         """One optimizer step; returns whether any process asked to stop."""
@@ -471,7 +571,8 @@ class _Run:
         self.acc_loss = self.acc_loss + loss.detach()
         self.acc_norm = self.acc_norm + norm.detach()
         self.acc_n += 1
-        self.bar.update(self.bar_id, completed=self.step)
+        for cb in self._active:
+            cb.on_step(self)
         return stop
 
     def _nonfinite(self, what: str, value: float) -> None:
@@ -482,6 +583,11 @@ class _Run:
         if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:  # skipping cannot help any more
             raise _Diverged(self.step + 1, f"{what} of {self.skipped_in_a_row} batches in a row", value)
 
+    def _log(self, rows: list[dict[str, Any]]) -> None:
+        self.history.extend(rows)
+        for cb in self._active:
+            cb.on_evaluate(self, rows)
+
     def _evaluate(self) -> bool:
         """Log train/val rows, keep the best checkpoint; True when early stopping says stop."""
         task, lr = self.task, self.optimizer.param_groups[0]["lr"]
@@ -489,15 +595,15 @@ class _Run:
         common = {"step": self.step, "epoch": self.epoch}
         local = {**self.acc_stats, "_loss": self.acc_loss, "_norm": self.acc_norm, "_n": self.acc_n}
         train = _sum_over_ranks({k: float(v) for k, v in local.items()}, self.dist)
+        rows = []
         if train["_n"]:
             n = train.pop("_n")
             loss, norm = train.pop("_loss") / n, train.pop("_norm") / n
-            self.log.append(
-                {**common, "split": "train", **task.summarize(train), "loss": loss, "lr": lr, "grad_norm": norm, "elapsed_s": elapsed}
-            )
+            rows.append({**common, "split": "train", **task.summarize(train), "loss": loss, "lr": lr, "grad_norm": norm, "elapsed_s": elapsed})
         self._reset_train_stats()
         val = evaluate(self.model, task, "val", self.device, self.dist, self.autocast())
-        self.log.append({**common, "split": "val", **val, "lr": lr, "grad_norm": None, "elapsed_s": elapsed})
+        rows.append({**common, "split": "val", **val, "lr": lr, "grad_norm": None, "elapsed_s": elapsed})
+        self.last_eval = self.step
         primary = val[task.primary_metric]
         key = (primary if self.higher else -primary, -val["loss"])
         if self.best_key is None or key > self.best_key:
@@ -509,12 +615,11 @@ class _Run:
             self.bad_evals += 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val["loss"])
-        name, pct = task.primary_metric, self.higher
-        self.bar.update(self.bar_id, info=f"val {name} {_fmt(primary, pct)} · best {_fmt(self.best[name], pct)}")
+        self._log(rows)
         return self.t.early_stopping is not None and self.bad_evals >= self.t.early_stopping
 
     # --- test and save --------------------------------------------------------------------------
-    def finish(self, final_table: bool) -> FitResult:
+    def finish(self) -> FitResult:
         wall = self._elapsed()
         s = self.summary
         s.update(status=self.status, steps=self.step, epochs=self.epoch, wall_time_s=round(wall, 3),
@@ -523,44 +628,30 @@ class _Run:
             # The test split is scored once, with the weights chosen on validation (best.pt).
             self.model.load_state_dict(self.best_state)
             s["test"] = evaluate(self.model, self.task, "test", self.device, self.dist, self.autocast())
-            self.log.append({"step": self.best["step"], "epoch": self.epoch, "split": "test", **s["test"], "elapsed_s": round(wall, 3)})
-        self._write_summary()
-        if self.main:
-            plot_training_curves(self.log.rows, self.run_dir / "plots", self.cfg.run_name, chance=self.task.chance)
-        result = FitResult(self.run_dir, s, self.log.rows)
-        if final_table and self.main:
-            _print_table(self.console, self.cfg, self.task, s)
-            if self.status == "completed":
-                self.task.report(self.model, self.device, self.console)
+            self._log([{"step": self.best["step"], "epoch": self.epoch, "split": "test", **s["test"], "elapsed_s": round(wall, 3)}])
+        try:
+            self._write_summary()
+        except OSError:
+            if self.status != "failed":
+                raise
+        result = FitResult(self.run_dir, s, self.history)
+        if self.status != "failed":
+            for cb in self._active:
+                cb.on_end(self, result)
         if self.stop_message:
             raise TrainingStopped(self.stop_message, self.exit_code, result)
         return result
+
+    def close(self) -> None:
+        for cb in self._active:
+            cb.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k != key}
 
 
-def _print_table(console: Console, cfg: RunConfig, task: Task, summary: dict[str, Any]) -> None:
-    metric = task.primary_metric
-    pct = metric == "accuracy"
-    table = Table(title=f"{cfg.run_name} · {cfg.model.name} on {cfg.task.name}", title_justify="left")
-    table.add_column("split")
-    table.add_column("loss", justify="right")
-    table.add_column(metric, justify="right")
-    shown = summary.get("test") or summary.get("val") or {}
-    extra = [k for k, v in shown.items() if isinstance(v, float) and k not in ("loss", metric)]
-    for k in extra:
-        table.add_column(k.replace("_", " "), justify="right")
-    val = summary.get("val")
-    for split, row in ((f"val (best, step {(val or {}).get('step')})", val), ("test", summary.get("test"))):
-        if row:
-            cells = (_fmt(row.get(k), k.endswith("accuracy")) for k in extra)
-            table.add_row(split, _fmt(row.get("loss")), _fmt(row.get(metric), pct), *cells)
-    if task.chance is not None and pct:
-        table.add_row("[dim]chance[/]", "", f"[dim]{100 * task.chance:.2f}%[/]")
-    console.print(table)
-    console.print(
-        f"{summary['status']} · {summary['steps']:,} steps in {summary['wall_time_s']:.1f}s "
-        f"({summary.get('steps_per_s') or 0:.1f} steps/s) · {summary['params']:,} params · run: [bold]{summary['run_dir']}[/]"
-    )
+def _cpu(v: Any) -> Any:
+    return v.detach().cpu() if isinstance(v, torch.Tensor) else v

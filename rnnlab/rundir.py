@@ -9,18 +9,48 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["create_run_dir", "MetricsLog", "write_atomic", "write_json", "read_json", "read_metrics"]
+from .errors import UserError
+
+__all__ = [
+    "create_run_dir",
+    "check_runs_dir",
+    "RunLock",
+    "iter_run_dirs",
+    "write_atomic",
+    "write_json",
+    "read_json",
+    "read_metrics",
+    "clean_json",
+]
+
+
+def check_runs_dir(parent: str | Path) -> Path:
+    """`parent` exists (created if need be) as a writable directory, or a UserError says why."""
+    parent = Path(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"--runs-dir {parent}: is a file, not a directory; choose a directory, e.g. --runs-dir runs") from None
+    except NotADirectoryError:
+        raise UserError(f"--runs-dir {parent}: part of that path is a file, not a directory; choose another --runs-dir") from None
+    except OSError as e:
+        raise UserError(f"--runs-dir {parent}: cannot create it ({e.strerror or e}); choose another --runs-dir") from None
+    if not parent.is_dir():
+        raise UserError(f"--runs-dir {parent}: is a file, not a directory; choose a directory, e.g. --runs-dir runs")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--runs-dir {parent}: not writable by you; choose another --runs-dir")
+    return parent
 
 
 def create_run_dir(parent: str | Path, name: str, stamp: str | None = None) -> Path:
     """A new `<parent>/<YYYYmmdd-HHMMSS>-<name>`; never reuses an existing directory."""
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = check_runs_dir(parent)
     base = f"{stamp or time.strftime('%Y%m%d-%H%M%S')}-{name}"
     for i in range(1, 10_000):
         path = parent / (base if i == 1 else f"{base}-{i}")
@@ -29,7 +59,90 @@ def create_run_dir(parent: str | Path, name: str, stamp: str | None = None) -> P
             return path
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a new run directory under {parent}")
+        except OSError as e:
+            raise UserError(f"cannot create a run directory under {parent}: {e.strerror or e}") from None
+    raise UserError(f"could not create a new run directory under {parent}: 10,000 runs named {base} already")
+
+
+class RunLock:
+    """`RUN/.lock` holds the host and PID of the process training in RUN; a second writer is
+    refused. A lock whose process is gone (kill -9, a crash, a reboot) is stale and taken over."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.held = False
+
+    def holder(self) -> tuple[str, int] | None:
+        """(host, pid) of a live holder on this host, None when unlocked or stale."""
+        try:
+            host, pid_text = self.path.read_text().split()[:2]
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if host != socket.gethostname():
+            return (host, pid)  # another machine's process: cannot be checked, so respected
+        return (host, pid) if _alive(pid) else None
+
+    def acquire(self) -> "RunLock":
+        me = f"{socket.gethostname()} {os.getpid()}\n".encode()
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                held = self.holder()
+                if held is not None and held[1] != os.getpid():
+                    raise UserError(
+                        f"{self.path.parent} is being trained by process {held[1]} on {held[0]}; wait for it to end or "
+                        f"stop it (kill -INT {held[1]}) first. If no such process exists, delete {self.path}"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except OSError as e:
+                raise UserError(f"cannot lock {self.path.parent}: {e.strerror or e}") from None
+            with os.fdopen(fd, "wb") as f:
+                f.write(me)
+            self.held = True
+            return self
+        raise UserError(f"could not lock {self.path.parent}: another process keeps taking the lock")
+
+    def release(self) -> None:
+        if self.held:
+            held = self.holder()
+            if held is None or held[1] == os.getpid():
+                self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def iter_run_dirs(parent: str | Path) -> Iterator[Path]:
+    """Every run directory (one with config.yaml or summary.json) under `parent`, also inside
+    compare and probe directories, newest name first at each level."""
+    parent = Path(parent)
+    try:
+        children = sorted((p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name, reverse=True)
+    except OSError:
+        return
+    for child in children:
+        if (child / "config.yaml").is_file() or (child / "checkpoints").is_dir():
+            yield child
+        yield from iter_run_dirs(child)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -52,43 +165,37 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def _clean(obj: Any) -> Any:
+def clean_json(obj: Any) -> Any:
     """JSON has no NaN/inf: write them as null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean_json(v) for v in obj]
     return obj
 
 
 def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(_clean(obj), indent=2) + "\n").encode())
+    write_atomic(path, (json.dumps(clean_json(obj), indent=2) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-class MetricsLog:
-    """metrics.jsonl: one JSON object per evaluation, appended and flushed as it happens."""
-
-    def __init__(self, path: Path | None):
-        self.path = path  # None: keep rows in memory only (processes other than rank 0)
-        self.rows: list[dict[str, Any]] = []
-
-    def append(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if self.path is None:
-            return
-        with self.path.open("a") as f:
-            f.write(json.dumps(_clean(row)) + "\n")
-            f.flush()
-
-
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of RUN/metrics.jsonl ([] when there is none); a line cut short by a kill, or one
+    a live run is halfway through writing, is skipped. OSError when the file cannot be read."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
+import subprocess
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
 from .errors import UserError
 
-__all__ = ["seed_everything", "resolve_device", "rng_state", "set_rng_state", "Dist", "setup_distributed"]
+__all__ = [
+    "seed_everything",
+    "resolve_device",
+    "rng_state",
+    "set_rng_state",
+    "Dist",
+    "setup_distributed",
+    "teardown_distributed",
+    "cpu_has_native_bf16",
+    "autocast_for",
+]
 
 
 def seed_everything(seed: int) -> None:
@@ -114,3 +128,68 @@ def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device if use_cuda else None)
     return Dist(rank, world_size, local_rank), device
 
+
+
+def teardown_distributed(dist_info: Dist) -> None:
+    """Every rank meets at a barrier, then leaves the process group: without this, one process
+    could exit while another still tears down gloo, which aborts it ("terminate called without an
+    active exception") and fails the whole torchrun job."""
+    if not dist_info.enabled:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX on x86, FEAT_BF16 on Arm).
+
+    `RNNLAB_CPU_BF16=0|1` overrides the detection (tests simulate both kinds of CPU with it).
+    Without native units PyTorch emulates bf16, which is slower than fp32, not faster.
+    """
+    forced = os.environ.get("RNNLAB_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        if platform.system() == "Linux":
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith(("flags", "Features")):
+                        flags = set(line.split(":", 1)[1].split())
+                        return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+        if platform.system() == "Darwin":
+            out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5)
+            return out.stdout.strip() == "1"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return False
+
+
+def autocast_for(precision: str, device: torch.device) -> tuple[Callable[[], Any], Any, str]:
+    """(a context factory for the forward pass, a gradient scaler or None, a note for the log).
+
+    Weights, optimizer state and checkpoints stay fp32; only the forward pass runs in lower
+    precision. CUDA: bf16 or fp16 (fp16 with a gradient scaler). CPU: bf16 on CPUs that compute
+    it natively.
+    """
+    if precision == "fp32":
+        return nullcontext, None, ""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if device.type == "cuda":
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler, precision
+    if device.type == "cpu" and precision == "bf16":
+        if not cpu_has_native_bf16():
+            raise UserError(
+                "train.precision = 'bf16': this CPU has no native bf16 units (AVX512-BF16 or AMX), so bf16 would be "
+                "emulated and slower than fp32; use train.precision=fp32"
+            )
+        return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), None, "bf16 autocast"
+    raise UserError(
+        f"train.precision = {precision!r} is not available on {device.type}: bf16 needs CUDA or a CPU with native bf16, "
+        "fp16 needs CUDA; use train.precision=fp32"
+    )

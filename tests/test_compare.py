@@ -10,7 +10,8 @@ import matplotlib.image
 import pytest
 import torch
 
-from rnnlab.compare import RESULT_COLUMNS, model_raw_config, parse_seq_lens, plan_runs, steps_to
+from rnnlab.commands.compare import RESULT_COLUMNS, parse_seq_lens, plan_runs, steps_to
+from rnnlab.config import shipped_config_for
 from rnnlab.engine import build
 from rnnlab.errors import UserError
 
@@ -76,7 +77,8 @@ def test_models_start_from_their_shipped_configs_and_options_apply_to_all():
     assert by["lstm", 0].model.init == "chrono" and by["lstm", 0].train.lr == 0.01
     assert by["gru", 0].model.init == "forget_bias" and by["gru", 0].model.forget_bias == 3.0
     assert by["rnn", 0].train.lr == 0.001
-    assert by["bigru", 0].model.bidirectional  # no shipped config: the built-in base settings
+    assert by["bigru", 0].model.bidirectional  # no shipped config: the LSTM's, with bigru swapped in
+    assert by["bigru", 0].model.init == "chrono" and by["bigru", 0].model.hidden_size == 32
     assert all(c.task.seq_len == 100 and c.train.steps == 7 for c in by.values())
     assert {c.seed for (m, s), c in by.items() if s == 1} == {1}
     assert len({c.run_name for c in by.values()}) == 8
@@ -90,8 +92,9 @@ def test_a_base_config_applies_to_every_model():
     runs = plan_runs(["lstm", "gru"], config=ROOT / "configs" / "long_dependency_rnn.yaml")
     assert [r.cfg.model.name for r in runs] == ["lstm", "gru"]
     assert all(r.cfg.train.lr == 0.001 and r.cfg.model.init == "default" for r in runs)
-    raw, source = model_raw_config("lstm")
-    assert source == "configs/long_dependency_lstm.yaml" and "name" not in raw
+    cfg, source = shipped_config_for("long_dependency", "lstm")
+    assert source == "configs/long_dependency_lstm.yaml" and cfg.model.init == "chrono"
+    assert len({r.cfg.run_name for r in runs}) == 2  # each run gets its own name
 
 
 @pytest.mark.skipif(not (ROOT / "configs" / "imdb_lstm.yaml").exists(), reason="no shipped IMDb config")

@@ -25,7 +25,8 @@ from rnnlab.checkpoint import load_checkpoint
 from rnnlab.config import RunConfig, TaskConfig, resolve_config
 from rnnlab.engine import TrainingStopped, fit, load_run_model
 from rnnlab.registry import TASKS
-from rnnlab.tasks.base import Batch, ModelSpec, Task
+from rnnlab.contract import Batch, ModelSpec
+from rnnlab.tasks.base import Task
 
 TASK = "zz_nonfinite_test"  # far from every real task's name, so no did-you-mean ever offers it
 NEVER = 10**9
@@ -48,11 +49,11 @@ class NonfiniteTask(Task):
     cfg: NonfiniteConfig
     chance = 0.5
 
-    def __init__(self, cfg: NonfiniteConfig, run: RunConfig):
-        super().__init__(cfg, run)
-        self.generator = torch.Generator().manual_seed(run.seed)
+    def __init__(self, cfg: NonfiniteConfig, **kw: Any):
+        super().__init__(cfg, **kw)
+        self.generator = torch.Generator().manual_seed(self.seed)
         self.drawn = 0  # training batches handed out, skipped ones included
-        fixed = torch.Generator().manual_seed(run.seed + 1)
+        fixed = torch.Generator().manual_seed(self.seed + 1)
         self._eval = {split: self._examples(64, fixed) for split in ("val", "test")}
         if cfg.bad_eval:
             self._eval["val"].inputs[0, 0, 0] = float(cfg.value)
@@ -87,10 +88,9 @@ class NonfiniteTask(Task):
 
 if TASK not in TASKS:  # a second import of this module (other import modes) must not fail
 
-    @TASKS.register(TASK, config=NonfiniteConfig)
-    def _build(cfg: NonfiniteConfig, run: RunConfig) -> NonfiniteTask:
-        """Test only: float features that turn NaN/inf from a chosen batch on."""
-        return NonfiniteTask(cfg, run)
+    TASKS.register(TASK, config=NonfiniteConfig, help="Test only: float features that turn NaN/inf from a chosen batch on.")(
+        NonfiniteTask
+    )
 
 
 def raw_config(steps: int = 12, eval_every: int = 3, **task: Any) -> dict:

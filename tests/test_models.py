@@ -13,7 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnlab.config import resolve_config
 from rnnlab.models.recurrent import RecurrentNet, reverse_padded
 from rnnlab.registry import MODELS
-from rnnlab.tasks.base import ModelSpec
+from rnnlab.contract import ModelSpec
 
 from conftest import tiny_raw
 

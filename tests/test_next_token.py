@@ -8,7 +8,7 @@ import torch
 
 from rnnlab.config import resolve_config
 from rnnlab.engine import build, fit
-from rnnlab.tasks.base import IGNORE_INDEX
+from rnnlab.contract import IGNORE_INDEX
 from rnnlab.tasks.next_token import EOS, determined_mask
 
 from conftest import ROOT

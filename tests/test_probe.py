@@ -1,4 +1,4 @@
-"""`rnnlab probe-gradients` and the `gradient_probe` task: exact norms, files, plots, refusals."""
+"""`rnnlab probe-gradients` and its config section: exact norms, files, plots, refusals."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.config import config_to_dict, load_config
-from rnnlab.engine import build
-from rnnlab.probe import probe_config, probe_gradients, probed_model_configs
+from rnnlab.commands.probe import probe_batch, probe_config, probe_gradients, probe_spec, probed_models
+from rnnlab.config import config_to_dict, load_probe_config
+from rnnlab.engine import build_model
 from rnnlab.rundir import read_json
-from rnnlab.tasks.gradient_probe import GradientProbeTask
+from rnnlab.runtime import seed_everything
 
 from conftest import ROOT
 from test_compare import assert_png
@@ -32,13 +32,13 @@ def read_gradients(run: Path) -> dict[str, list[dict[str, float]]]:
 
 def test_the_shipped_config_is_the_flags_defaults_and_validates(cli):
     assert config_to_dict(probe_config(PROBE_YAML)) == config_to_dict(probe_config(None))
-    cfg = load_config(PROBE_YAML)
-    assert (cfg.task.seq_len, cfg.task.input_size, cfg.model.hidden_size) == (50, 10, 20)  # the chapter's sizes
-    assert cfg.task.models == ["rnn", "lstm", "gru"] and cfg.task.trials == 20 and cfg.task.after_steps == 0
+    cfg = load_probe_config(PROBE_YAML)
+    assert (cfg.probe.seq_len, cfg.probe.input_size, cfg.model.hidden_size) == (50, 10, 20)  # the chapter's sizes
+    assert cfg.probe.models == ["rnn", "lstm", "gru"] and cfg.probe.trials == 20 and cfg.probe.after_steps == 0
     code, out = cli("config", PROBE_YAML)
-    assert code == 0 and "gradient_probe" in out
+    assert code == 0 and "probe:" in out and "trials: 20" in out
     code, out = cli("list")
-    assert code == 0 and "gradient_probe" in out
+    assert code == 0 and "probe_gradients" in out
 
 
 def test_train_refuses_a_probe_config_and_points_to_probe_gradients(cli, tmp_path):
@@ -49,15 +49,15 @@ def test_train_refuses_a_probe_config_and_points_to_probe_gradients(cli, tmp_pat
 
 
 def test_probed_models_take_their_shipped_gate_init_unless_told_otherwise():
-    cfgs = probed_model_configs(probe_config(None))
-    got = {n: (c.model.init, c.model.forget_bias, c.model.hidden_size) for n, c in cfgs.items()}
+    cfgs = probed_models(probe_config(None))
+    got = {n: (c.init, c.forget_bias, c.hidden_size) for n, c in cfgs.items()}
     assert got == {"rnn": ("default", 1.0, 20), "lstm": ("chrono", 1.0, 20), "gru": ("forget_bias", 3.0, 20)}
-    bilstm = probed_model_configs(probe_config(None, ["task.models=[bilstm]"]))["bilstm"].model
+    bilstm = probed_models(probe_config(None, ["probe.models=[bilstm]"]))["bilstm"]
     assert bilstm.bidirectional and bilstm.hidden_size == 20 and bilstm.init == "chrono"  # its own defaults stay
-    cfgs = probed_model_configs(probe_config(None, ["task.init=default"]))
-    assert {c.model.init for c in cfgs.values()} == {"default"}
-    cfgs = probed_model_configs(probe_config(None, ["model.forget_bias=2", "task.init=forget_bias", "task.models=[gru]"]))
-    assert (cfgs["gru"].model.init, cfgs["gru"].model.forget_bias) == ("forget_bias", 2.0)
+    cfgs = probed_models(probe_config(None, ["probe.init=default"]))
+    assert {c.init for c in cfgs.values()} == {"default"}
+    cfgs = probed_models(probe_config(None, ["model.forget_bias=2", "probe.init=forget_bias", "probe.models=[gru]"]))
+    assert (cfgs["gru"].init, cfgs["gru"].forget_bias) == ("forget_bias", 2.0)
 
 
 def chapter_grad_norms(cell: type[nn.RNNBase], seed: int, x: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
@@ -75,15 +75,15 @@ def chapter_grad_norms(cell: type[nn.RNNBase], seed: int, x: torch.Tensor, targe
 
 @pytest.mark.parametrize("loss", ["sum", "task", "last"])
 def test_per_step_norms_equal_a_direct_autograd_computation(tmp_path, loss):
-    cfg = probe_config(None, ["task.models=[rnn, lstm]", "task.seq_len=7", "task.input_size=3", "model.hidden_size=4",
-                              "task.trials=3", "task.init=default", f"task.loss={loss}", "seed=5"])  # fmt: skip
+    cfg = probe_config(None, ["probe.models=[rnn, lstm]", "probe.seq_len=7", "probe.input_size=3", "model.hidden_size=4",
+                              "probe.trials=3", "probe.init=default", f"probe.loss={loss}", "seed=5"])  # fmt: skip
     result = probe_gradients(cfg, runs_dir=tmp_path, progress=False)
-    task = GradientProbeTask(cfg.task, cfg)
     for name, cell in (("rnn", nn.RNN), ("lstm", nn.LSTM)):
         assert result.norms[name].shape == (3, 7)
-        _, model = build(probed_model_configs(cfg)[name], torch.device("cpu"))
+        seed_everything(0)
+        model = build_model(probed_models(cfg)[name], probe_spec(cfg.probe), torch.device("cpu"))
         for trial in range(3):
-            batch = task.probe_batch(trial)
+            batch = probe_batch(cfg.probe, cfg.seed, trial)
             x = model.embed(batch.inputs)  # the recall task's token ids -> the network's one-hot features
             assert x.shape[:2] == (1, 7) and x.is_floating_point()
             expected = chapter_grad_norms(cell, 5 + trial, x, batch.targets, loss)
@@ -119,18 +119,18 @@ def test_probe_cli_writes_csv_plot_summary_and_table(cli, tmp_path):
 
 
 def test_the_chapter_result_vanilla_rnn_vanishes_orders_of_magnitude_more_than_lstm(tmp_path):
-    cfg = probe_config(None, ["task.trials=5"])
+    cfg = probe_config(None, ["probe.trials=5"])
     summary = probe_gradients(cfg, runs_dir=tmp_path, progress=False).summary["models"]
     assert summary["rnn"]["ratio_first_last"] < 1e-6
     assert summary["lstm"]["ratio_first_last"] > 1e-3 and summary["gru"]["ratio_first_last"] > 1e-3
     # The chapter's own loss (sum of every output) includes the direct term at each t: no vanishing shows.
-    sums = probe_gradients(probe_config(None, ["task.trials=5", "task.loss=sum"]), runs_dir=tmp_path, progress=False)
+    sums = probe_gradients(probe_config(None, ["probe.trials=5", "probe.loss=sum"]), runs_dir=tmp_path, progress=False)
     assert sums.summary["models"]["rnn"]["ratio_first_last"] > 0.1
 
 
 def test_after_steps_trains_through_fit_and_probes_the_last_weights(tmp_path):
-    overrides = ["task.models=[lstm]", "task.seq_len=5", "task.input_size=3", "model.hidden_size=4", "task.trials=2",
-                 "train.batch_size=8", "task.after_steps=3"]  # fmt: skip
+    overrides = ["probe.models=[lstm]", "probe.seq_len=5", "probe.input_size=3", "model.hidden_size=4", "probe.trials=2",
+                 "train.batch_size=8", "probe.after_steps=3"]  # fmt: skip
     cfg = probe_config(None, overrides)
     result = probe_gradients(cfg, runs_dir=tmp_path, progress=False)
     info = result.summary["models"]["lstm"]
@@ -142,12 +142,11 @@ def test_after_steps_trains_through_fit_and_probes_the_last_weights(tmp_path):
     from rnnlab.engine import load_run_model
 
     _, _, model, _ = load_run_model(trained, torch.device("cpu"), which="last")
-    from rnnlab.probe import step_grad_norms
+    from rnnlab.commands.probe import step_grad_norms
 
-    task = GradientProbeTask(cfg.task, cfg)
     model = model.double()
-    torch.testing.assert_close(result.norms["lstm"][1], step_grad_norms(model, task, task.probe_batch(1)))
-    fresh = probe_gradients(probe_config(None, [*overrides[:-1], "task.after_steps=0"]), runs_dir=tmp_path, progress=False)
+    torch.testing.assert_close(result.norms["lstm"][1], step_grad_norms(model, cfg.probe, probe_batch(cfg.probe, cfg.seed, 1)))
+    fresh = probe_gradients(probe_config(None, [*overrides[:-1], "probe.after_steps=0"]), runs_dir=tmp_path, progress=False)
     assert not torch.allclose(fresh.norms["lstm"][1], result.norms["lstm"][1])  # training changed the network
 
 
@@ -155,13 +154,13 @@ def test_after_steps_trains_through_fit_and_probes_the_last_weights(tmp_path):
     ("args", "message"),
     [
         (["--models", "rnn,lstn"], "unknown model 'lstn' (did you mean 'lstm'?)"),
-        (["--seq-len", "0"], "task.seq_len = 0"),
-        (["--trials", "0"], "task.trials = 0"),
-        (["--loss", "mean"], "task.loss = 'mean'"),
-        (["--init", "glorot"], "task.init = 'glorot'"),
-        (["--config", str(ROOT / "configs" / "long_dependency_lstm.yaml")], "is not a gradient probe"),
+        (["--seq-len", "0"], "probe.seq_len = 0"),
+        (["--trials", "0"], "probe.trials = 0"),
+        (["--loss", "mean"], "probe.loss = 'mean'"),
+        (["--init", "glorot"], "probe.init = 'glorot'"),
+        (["--config", str(ROOT / "configs" / "long_dependency_lstm.yaml")], "not a gradient probe"),
         (["--config", "nope.yaml"], "config file not found"),
-        (["task.bogus=1"], "task.bogus: unknown key"),
+        (["probe.bogus=1"], "probe.bogus: unknown key"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(cli, tmp_path, args, message):

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from ..registry import MODELS
-from ..tasks.base import ModelSpec
+from ..contract import ModelSpec
 from .recurrent import RecurrentConfig, RecurrentNet
 
 __all__ = ["BiRecurrentConfig"]

@@ -20,7 +20,8 @@ from pydantic import Field
 from torch import nn
 
 from ..config import MAX_SIZE, ModelConfig
-from ..tasks.base import ModelSpec
+from ..contract import ModelSpec
+from ..errors import UserError
 from .init import apply_gate_init
 
 __all__ = ["RecurrentConfig", "RecurrentNet", "reverse_padded", "CELLS"]
@@ -61,6 +62,11 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tenso
 class RecurrentNet(nn.Module):
     def __init__(self, cfg: RecurrentConfig, spec: ModelSpec, cell: str):
         super().__init__()
+        if spec.causal and cfg.bidirectional:
+            raise UserError(
+                f"model '{cfg.name}' is bidirectional: it would read the very token it must predict. "
+                "This task is causal; use a one-directional model (rnn, lstm, gru)"
+            )
         self.cfg, self.spec, self.cell = cfg, spec, cell
         if spec.vocab_size is not None:
             if cfg.input == "embedding":

@@ -1,52 +1,25 @@
 """What every task provides to the engine: batches, the loss, metrics, and the model's sizes.
 
 The task owns data, vocabulary, loss and metrics; the model stays task-agnostic and is built
-from the `ModelSpec` the task hands out (fairseq's "task builds the model").
+from the `ModelSpec` the task hands out (fairseq's "task builds the model"). A task is registered
+as a class (`@TASKS.register("name", config=...)`) and built with its config section, the run's
+seed and its global batch size: nothing else of the run reaches it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig, TaskConfig
-from ..errors import UserError
+from ..config import TaskConfig
+from ..contract import IGNORE_INDEX, Batch, ModelSpec
 from ..data.bucketing import BucketBatchSampler
 from ..data.text import Vocab
+from ..errors import UserError
 
-__all__ = ["Batch", "ModelSpec", "Task", "TokenTask", "IGNORE_INDEX"]
-
-IGNORE_INDEX = -100  # targets at padded positions; cross_entropy skips them
-
-
-@dataclass
-class ModelSpec:
-    """Sizes the model must match. Token inputs give `vocab_size`, real-valued inputs `input_size`."""
-
-    num_outputs: int
-    vocab_size: int | None = None
-    input_size: int | None = None
-    per_step: bool = False  # one prediction per time step (language model) or per sequence
-    max_len: int = 100  # typical sequence length: the T_max of chrono initialisation
-    pad_id: int = 0
-
-
-@dataclass
-class Batch:
-    inputs: torch.Tensor  # (B, T) token ids, or (B, T, F) features
-    targets: torch.Tensor  # (B,) or (B, T) with IGNORE_INDEX at padding
-    lengths: torch.Tensor | None = None  # (B,) true lengths; None when no padding
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to(self, device: torch.device) -> "Batch":
-        lengths = self.lengths.to(device) if self.lengths is not None else None
-        return Batch(self.inputs.to(device), self.targets.to(device), lengths, self.extra)
-
-    def __len__(self) -> int:
-        return self.inputs.size(0)
+__all__ = ["Task", "TokenTask"]
 
 
 class Task:
@@ -55,10 +28,10 @@ class Task:
     primary_metric = "accuracy"  # chosen on validation to pick the best checkpoint
     chance: float | None = None  # accuracy of guessing, shown beside the results
 
-    def __init__(self, cfg: TaskConfig, run: RunConfig):
+    def __init__(self, cfg: TaskConfig, *, seed: int = 0, batch_size: int = 32):
         self.cfg = cfg
-        self.seed = run.seed
-        self.batch_size = run.train.batch_size  # the global batch, over all processes
+        self.seed = seed  # seeds the task's data: the same for every model of a comparison
+        self.batch_size = batch_size  # the global batch, over all processes
         self.rank, self.world_size = 0, 1
 
     def shard(self, rank: int, world_size: int) -> None:

@@ -15,12 +15,13 @@ from typing import Any, Iterator, Literal
 import torch
 from pydantic import Field
 
-from ..config import RunConfig, TaskConfig
+from ..config import TaskConfig
+from ..contract import Batch, ClassifiesText, ModelSpec
 from ..data.bucketing import pad_batch
 from ..data.imdb import ImdbData, load_imdb
 from ..data.text import Vocab, tokenize, truncate
 from ..registry import TASKS
-from .base import Batch, ModelSpec, TokenTask
+from .base import TokenTask
 
 __all__ = ["ImdbConfig", "ImdbTask", "LABELS"]
 
@@ -39,13 +40,16 @@ class ImdbConfig(TaskConfig):
     eval_batch_size: int = Field(256, ge=1, le=100_000)
 
 
-class ImdbTask(TokenTask):
+@TASKS.register("imdb", config=ImdbConfig)
+class ImdbTask(TokenTask, ClassifiesText):
+    """Sentiment of IMDb movie reviews (positive/negative), the real aclImdb archive."""
+
     cfg: ImdbConfig
     chance = 0.5
     labels = LABELS
 
-    def __init__(self, cfg: ImdbConfig, run: RunConfig):
-        super().__init__(cfg, run)
+    def __init__(self, cfg: ImdbConfig, **kw: Any):
+        super().__init__(cfg, **kw)
         self._data: ImdbData | None = None  # loaded on first use: `predict` needs only the vocabulary
 
     # --- data -------------------------------------------------------------------------------
@@ -114,8 +118,3 @@ class ImdbTask(TokenTask):
         inputs, lengths = pad_batch(ids, pad_id=0)
         return Batch(inputs, torch.zeros(len(texts), dtype=torch.long), lengths), known
 
-
-@TASKS.register("imdb", config=ImdbConfig)
-def build_imdb(cfg: ImdbConfig, run: RunConfig) -> ImdbTask:
-    """Sentiment of IMDb movie reviews (positive/negative), the real aclImdb archive."""
-    return ImdbTask(cfg, run)

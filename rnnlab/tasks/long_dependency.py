@@ -14,9 +14,10 @@ from typing import Any, Iterator, Literal
 import torch
 from pydantic import Field
 
-from ..config import RunConfig, TaskConfig
+from ..config import TaskConfig
+from ..contract import Batch, ModelSpec
 from ..registry import TASKS
-from .base import Batch, ModelSpec, Task
+from .base import Task
 
 __all__ = ["LongDependencyConfig", "LongDependencyTask", "recall_batch"]
 
@@ -37,17 +38,20 @@ def recall_batch(targets: torch.Tensor, seq_len: int) -> Batch:
     return Batch(inputs, targets)
 
 
+@TASKS.register("long_dependency", config=LongDependencyConfig)
 class LongDependencyTask(Task):
+    """Recall the first symbol after seq_len steps (the chapter's experiment)."""
+
     cfg: LongDependencyConfig
 
-    def __init__(self, cfg: LongDependencyConfig, run: RunConfig):
-        super().__init__(cfg, run)
+    def __init__(self, cfg: LongDependencyConfig, **kw: Any):
+        super().__init__(cfg, **kw)
         self.chance = 1.0 / cfg.num_classes
-        self.generator = torch.Generator().manual_seed(run.seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
         # Fixed evaluation sets: drawn from their own seeded streams so that they do not depend
         # on how many training batches were drawn.
         self._eval_targets = {
-            split: torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(run.seed * 7919 + k))
+            split: torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(self.seed * 7919 + k))
             for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1)
         }
 
@@ -74,8 +78,3 @@ class LongDependencyTask(Task):
         if "generator" in state:
             self.generator.set_state(state["generator"])
 
-
-@TASKS.register("long_dependency", config=LongDependencyConfig)
-def build_long_dependency(cfg: LongDependencyConfig, run: RunConfig) -> LongDependencyTask:
-    """Recall the first symbol after seq_len steps (the chapter's experiment)."""
-    return LongDependencyTask(cfg, run)

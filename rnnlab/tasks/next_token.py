@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -22,16 +21,19 @@ import torch
 from pydantic import Field, model_validator
 from rich.table import Table
 
-from ..config import RunConfig, TaskConfig
+from ..config import TaskConfig
+from ..contract import IGNORE_INDEX, Batch, GeneratesText, ModelSpec
 from ..data.bucketing import pad_batch
 from ..data.text import PAD, UNK_ID, Vocab, tokenize
 from ..errors import UserError
 from ..registry import TASKS
-from .base import IGNORE_INDEX, Batch, ModelSpec, TokenTask
+from .base import TokenTask
 
 __all__ = ["NextTokenConfig", "NextTokenTask", "synthetic_sequences", "determined_mask", "EOS"]
 
 EOS = "EOS"
+_NO_SPACE_BEFORE = frozenset(".,!?;:)'")
+_NO_SPACE_AFTER = frozenset("('")
 
 
 class NextTokenConfig(TaskConfig):
@@ -75,17 +77,15 @@ def determined_mask(inputs: torch.Tensor, targets: torch.Tensor, b_id: int, eos_
     return (targets == eos_id) | ((targets == b_id) & (inputs == b_id))
 
 
-class NextTokenTask(TokenTask):
+@TASKS.register("next_token", config=NextTokenConfig)
+class NextTokenTask(TokenTask, GeneratesText):
+    """Predict the next token (word or character): a language model, with generation."""
+
     cfg: NextTokenConfig
     primary_metric = "accuracy"
 
-    def __init__(self, cfg: NextTokenConfig, run: RunConfig):
-        super().__init__(cfg, run)
-        if getattr(run.model, "bidirectional", False):
-            raise UserError(
-                f"model '{run.model.name}' is bidirectional: it would read the very token it must predict. "
-                "Use a one-directional model (rnn, lstm, gru) for next_token"
-            )
+    def __init__(self, cfg: NextTokenConfig, **kw: Any):
+        super().__init__(cfg, **kw)
         self._splits: dict[str, list[torch.Tensor]] | None = None
         self.start_token: str | None = None
 
@@ -163,7 +163,7 @@ class NextTokenTask(TokenTask):
 
     def model_spec(self) -> ModelSpec:
         n = len(self.vocab)
-        return ModelSpec(num_outputs=n, vocab_size=n, per_step=True, max_len=self.cfg.seq_len if self.cfg.corpus != "synthetic" else 2 * self.cfg.max_n + 1)
+        return ModelSpec(num_outputs=n, vocab_size=n, per_step=True, causal=True, max_len=self.cfg.seq_len if self.cfg.corpus != "synthetic" else 2 * self.cfg.max_n + 1)
 
     @staticmethod
     def _batch(seqs: list[torch.Tensor]) -> Batch:
@@ -230,22 +230,22 @@ class NextTokenTask(TokenTask):
         tokens = self._tokenize(prompt) if self.cfg.corpus != "synthetic" else prompt.split()
         return self.vocab.encode(tokens) or [UNK_ID]
 
-    def join(self, ids: list[int]) -> str:
+    def join(self, ids: list[int], after: int | None = None) -> str:
+        """Tokens as readable text; `after` (the token before `ids`) lets text be joined piece by
+        piece: join(a + b) == join(a) + join(b, after=a[-1])."""
         tokens = [t for t in self.vocab.decode(ids) if t != PAD]
         if self.cfg.level == "char":
             return "".join(tokens)
-        text = " ".join(tokens)
-        # Undo the tokenizer's spacing for reading: "it ' s good ." -> "it's good."
-        text = re.sub(r" ([.,!?;:)])", r"\1", text)
-        return re.sub(r" ' ", "'", re.sub(r"\( ", "(", text))
+        prev = self.vocab.decode([after])[0] if after is not None else None
+        out = []
+        for token in tokens:
+            # Undo the tokenizer's spacing for reading: "it ' s good ." -> "it's good."
+            glued = prev is None or token in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER
+            out.append(token if glued else " " + token)
+            prev = token
+        return "".join(out)
 
     @property
     def stop_id(self) -> int | None:
         return self.vocab.encode([EOS])[0] if self.cfg.corpus == "synthetic" else None
-
-
-@TASKS.register("next_token", config=NextTokenConfig)
-def build_next_token(cfg: NextTokenConfig, run: RunConfig) -> NextTokenTask:
-    """Predict the next token (word or character): a language model, with generation."""
-    return NextTokenTask(cfg, run)
 

@@ -2,9 +2,10 @@
 
     rnnlab compare lstm gru rnn --seq-len 100 --seeds 2
 
-Each model starts from its shipped config `configs/long_dependency_<model>.yaml` (the settings
-that work: LSTM chrono init, GRU update-gate bias 3), or from `--config BASE.yaml` for any task;
-the options and `key=value` overrides then apply to every run. For a given seed every model sees
+Each model starts from its shipped config `configs/<task>_<model>.yaml` (long_dependency: the
+settings that work, LSTM chrono init, GRU update-gate bias 3; a model without one starts from
+`configs/<task>_lstm.yaml`, see config.shipped_config_for), or from `--config BASE.yaml` for any
+task; the options and then the `key=value` overrides apply to every run. For a given seed every model sees
 the same data stream (the task's generator is seeded by the run's seed, not by the model).
 
     runs/<time>-compare-lstm-gru-rnn/
@@ -15,56 +16,28 @@ the same data stream (the task's generator is seeded by the run's seed, not by t
 
 from __future__ import annotations
 
-import csv
-import io
 import math
+import shutil
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
-from .config import RunConfig, apply_overrides, read_yaml, resolve_config
-from .engine import FitResult, TrainingStopped, fit
-from .errors import ConfigError, UserError
-from .plots import ACCURACY_YLIM, line_plot
-from .registry import MODELS
-from .rundir import create_run_dir, write_atomic, write_json
+from ..config import RunConfig, apply_overrides, config_to_dict, derive_config, load_config, resolve_config, shipped_config_for
+from ..engine import FitResult, TrainingStopped, fit
+from ..errors import ConfigError, UserError
+from ..models.init import INIT_SCHEMES
+from ..plots import ACCURACY_YLIM, line_plot
+from ..registry import MODELS, TASKS, suggest
+from ..report import markdown_table, print_table, write_csv
+from ..rundir import create_run_dir, write_atomic, write_json
 
-__all__ = [
-    "SHIPPED_CONFIGS",
-    "BASE_CONFIG",
-    "RESULT_COLUMNS",
-    "CompareResult",
-    "PlannedRun",
-    "parse_seq_lens",
-    "model_raw_config",
-    "plan_runs",
-    "compare",
-    "steps_to",
-]
+__all__ = ["RESULT_COLUMNS", "CompareResult", "PlannedRun", "parse_seq_lens", "plan_runs", "compare", "steps_to"]
 
-# The configs next to the package (a source checkout); a model without one uses BASE_CONFIG.
-SHIPPED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-# For models without a shipped long-dependency config (e.g. bigru): the shipped configs' settings.
-BASE_CONFIG: dict[str, Any] = {
-    "task": {"name": "long_dependency", "seq_len": 50, "num_classes": 10},
-    "model": {"name": "lstm", "hidden_size": 32},
-    "train": {
-        "optimizer": "adam",
-        "lr": 0.01,
-        "batch_size": 32,
-        "steps": 1500,
-        "clip_grad_norm": 5.0,
-        "eval_every": 50,
-        "early_stopping": 10,
-    },
-}
+DEFAULT_TASK = "long_dependency"
 
 RESULT_COLUMNS = [
     "model", "seq_len", "seed", "params", "test_accuracy", "test_loss", "best_val_accuracy", "steps",
@@ -88,43 +61,23 @@ class CompareResult:
     aggregate: list[dict[str, Any]]
 
 
-def parse_seq_lens(text: str | None) -> list[int] | None:
+def parse_seq_lens(text: str | None, problems: list[str] | None = None) -> list[int] | None:
     """'10,50,100' -> [10, 50, 100]; None -> None (each config's own length)."""
     if text is None:
         return None
     out: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise UserError(f"--seq-len {text!r}: each length must be a whole number >= 1, e.g. --seq-len 50 or --seq-len 10,50,100")
+        # isdigit() also accepts '²' and other digit-like characters that int() refuses
+        if not (part.isascii() and part.isdigit()) or int(part) < 1:
+            message = f"--seq-len {text!r}: each length must be a whole number >= 1, e.g. --seq-len 50 or --seq-len 10,50,100"
+            if problems is None:
+                raise UserError(message)
+            problems.append(message)
+            return None
         if int(part) not in out:
             out.append(int(part))
     return out
-
-
-def model_raw_config(model: str, base: Path | None = None, task: str | None = None) -> tuple[dict[str, Any], str]:
-    """The raw config one model starts from, and where it came from (for the log).
-
-    `base` if given; else the shipped configs/<task>_<model>.yaml (task: long_dependency unless
-    named); else BASE_CONFIG (with the named task's defaults).
-    """
-    task = task or "long_dependency"
-    if base is not None:
-        raw, source = read_yaml(base), str(base)
-    else:
-        shipped = SHIPPED_CONFIGS / f"{task}_{model}.yaml"
-        if shipped.is_file():
-            raw, source = read_yaml(shipped), f"configs/{shipped.name}"
-        else:
-            raw, source = apply_overrides(BASE_CONFIG, []), f"built-in settings (no configs/{shipped.name})"
-            if task != "long_dependency":
-                raw["task"] = {"name": task}
-    section = raw.get("model")
-    if isinstance(section, str):
-        section = {"name": section}
-    raw["model"] = {**(section if isinstance(section, dict) else {}), "name": model}
-    raw.pop("name", None)  # each run gets its own name below
-    return raw, source
 
 
 def plan_runs(
@@ -138,54 +91,98 @@ def plan_runs(
     init: str | None = None,
     config: Path | None = None,
     overrides: Iterable[str] = (),
+    problems: list[str] | None = None,
 ) -> list[PlannedRun]:
-    """Every run's validated config, before anything trains: a mistake stops it at once."""
+    """Every run's validated config, before anything trains; every mistake is reported at once.
+
+    Each model starts from `config` (with its model swapped in) or from its shipped config for
+    the task (config.shipped_config_for states the rule); the options are applied to that typed
+    config, then the `key=value` overrides, then each run's seed and name.
+    """
+    problems = list(problems or [])
     if not models:
-        raise UserError("name at least one model, e.g. rnnlab compare lstm gru rnn")
-    for m in models:
-        MODELS.get(m)  # unknown name -> UserError with did-you-mean
-    if len(set(models)) != len(models):
-        twice = sorted({m for m in models if models.count(m) > 1})
-        raise UserError(f"model {', '.join(repr(m) for m in twice)} named twice; name each model once")
+        problems.append("name at least one model, e.g. rnnlab compare lstm gru rnn")
+    unknown = [m for m in models if m not in MODELS]
+    problems += [MODELS.unknown_message(m) for m in unknown]
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:
+        problems.append(f"model {', '.join(repr(m) for m in twice)} named twice; name each model once")
     if not isinstance(seeds, int) or seeds < 1:
-        raise UserError(f"--seeds {seeds}: must be at least 1 (runs use seeds 0..K-1)")
+        problems.append(f"--seeds {seeds}: must be at least 1 (runs use seeds 0..K-1)")
     if steps is not None and steps < 1:
-        raise UserError(f"--steps {steps}: must be at least 1")
+        problems.append(f"--steps {steps}: must be at least 1")
     if hidden is not None and hidden < 1:
-        raise UserError(f"--hidden {hidden}: must be at least 1")
+        problems.append(f"--hidden {hidden}: must be at least 1")
+    if task is not None and task not in TASKS:
+        problems.append(f"--task {task!r}: {TASKS.unknown_message(task)}")
+    if init is not None and init not in INIT_SCHEMES:
+        problems.append(f"--init {init!r}: use one of {', '.join(INIT_SCHEMES)}{suggest(init, INIT_SCHEMES)}")
     overrides = list(overrides)
     for text in overrides:
         key = text.partition("=")[0].strip()
         if key in ("seed", "name"):
             hint = "use --seeds K (runs use seeds 0..K-1)" if key == "seed" else "compare names each run itself"
-            raise UserError(f"override '{text}': {hint}")
-    options: list[str] = []
+            problems.append(f"override '{text}': {hint}")
+    if problems:
+        raise ConfigError(problems, "for compare")
+    options: dict[str, Any] = {}
     if steps is not None:
-        options.append(f"train.steps={steps}")
+        options["train.steps"] = steps
     if hidden is not None:
-        options.append(f"model.hidden_size={hidden}")
+        options["model.hidden_size"] = hidden
     if init is not None:
-        options.append(f"model.init={init}")
+        options["model.init"] = init
+    bases: dict[str, tuple[RunConfig, str]] = {}
+    for model in models:
+        try:
+            bases[model] = _base_config(model, config, task, options, overrides)
+        except ConfigError as e:
+            problems += [f"{model}: {p}" for p in e.problems]
+        except UserError as e:
+            problems.append(f"{model}: {e}")
+    lens_ok = True
+    for model, (cfg, _) in bases.items():
+        if seq_lens is not None and "seq_len" not in type(cfg.task).model_fields:
+            problems.append(f"--seq-len: task '{cfg.task.name}' has no seq_len; leave --seq-len out")
+            lens_ok = False
+            break
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)), "for compare")
     runs: list[PlannedRun] = []
-    for seq_len in seq_lens or [None]:
+    for seq_len in (seq_lens if lens_ok and seq_lens else [None]):
         for seed in range(seeds):
             for model in models:
-                raw, source = model_raw_config(model, config, task)
-                if task is not None and (raw.get("task") or {}).get("name") != task:
-                    raw["task"] = {"name": task}  # another task's settings would not fit
-                length = [f"task.seq_len={seq_len}"] if seq_len is not None else []
+                base, source = bases[model]
                 name = f"{model}-seq{seq_len}-seed{seed}" if seq_len is not None else f"{model}-seed{seed}"
-                raw = apply_overrides(raw, [*length, *options, *overrides, f"seed={seed}", f"name={name}"])
-                what = f"for {model} ({source} + options and overrides)"
-                try:
-                    cfg = resolve_config(raw, source=what)
-                except ConfigError as e:
-                    if seq_len is not None and any(p.startswith("task.seq_len: unknown key") for p in e.problems):
-                        raise UserError(f"--seq-len: task '{raw['task'].get('name')}' has no seq_len; leave --seq-len out\n{e}") from None
-                    raise
+                changes: dict[str, Any] = {"seed": seed, "name": name}
+                if seq_len is not None:
+                    changes["task.seq_len"] = seq_len
+                cfg = derive_config(base, changes, source=f"for {model} ({source})")
                 actual = getattr(cfg.task, "seq_len", None)
                 runs.append(PlannedRun(model, actual if isinstance(actual, int) else None, seed, cfg, source))
     return runs
+
+
+def _base_config(model: str, config: Path | None, task: str | None, options: dict[str, Any], overrides: list[str]) -> tuple[RunConfig, str]:
+    """One model's validated config with the options and overrides applied, and its source."""
+    if config is not None:
+        cfg, source = load_config(config), str(config)
+        changes: dict[str, Any] = {"model.name": model}
+        if task is not None and cfg.task.name != task:
+            changes["task.name"] = task  # another task's settings would not fit
+        cfg = derive_config(cfg, changes, source=f"{config} with model {model}")
+    else:
+        cfg, source = shipped_config_for(task or DEFAULT_TASK, model)
+    missing = [k for k in options if k.split(".")[1] not in type(getattr(cfg, k.split(".")[0])).model_fields]
+    if missing:
+        flag = {"train.steps": "--steps", "model.hidden_size": "--hidden", "model.init": "--init"}
+        raise UserError("; ".join(f"{flag[k]} does not apply: {k.split('.')[0]} '{getattr(cfg, k.split('.')[0]).name}' has no {k.split('.')[1]}" for k in missing))
+    if options:
+        cfg = derive_config(cfg, options, source=f"for {model} ({source} + options)")
+    if overrides:
+        raw = apply_overrides(config_to_dict(cfg), overrides)
+        cfg = resolve_config(raw, source=f"for {model} ({source} + overrides)")
+    return cfg, source
 
 
 def steps_to(history: list[dict[str, Any]], threshold: float, metric: str = "accuracy") -> int | None:
@@ -297,15 +294,6 @@ def _table_cells(a: dict[str, Any]) -> list[str]:
     ]
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else r[k]) for k in RESULT_COLUMNS})
-    write_atomic(path, buffer.getvalue().encode())
-
-
 def _write_markdown(path: Path, title: str, aggregate: list[dict[str, Any]], rows: list[dict[str, Any]], chance: float | None, plots: list[Path]) -> None:
     lines = [f"# {title}", ""]
     seeds = max((a["runs"] for a in aggregate), default=1)
@@ -315,14 +303,13 @@ def _write_markdown(path: Path, title: str, aggregate: list[dict[str, Any]], row
     )
     if chance is not None:
         lines.append(f"Chance: {100 * chance:.1f}%.")
-    lines += ["", "| " + " | ".join(_TABLE_HEAD) + " |", "|" + "---|" * len(_TABLE_HEAD)]
-    lines += ["| " + " | ".join(_table_cells(a)) + " |" for a in aggregate]
-    lines += ["", "## Runs", "", "| model | seq_len | seed | test accuracy | steps | status | run |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['seq_len'] if r['seq_len'] is not None else '—'} | {r['seed']} | {_pct(r['test_accuracy'])} "
-            f"| {r['steps']} | {r['status']} | {Path(r['run_dir']).name} |"
-        )
+    lines += ["", *markdown_table(_TABLE_HEAD, [_table_cells(a) for a in aggregate])]
+    run_rows = [
+        [r["model"], str(r["seq_len"]) if r["seq_len"] is not None else "—", str(r["seed"]), _pct(r["test_accuracy"]),
+         str(r["steps"]), r["status"], Path(r["run_dir"]).name]
+        for r in rows
+    ]  # fmt: skip
+    lines += ["", "## Runs", "", *markdown_table(["model", "seq_len", "seed", "test accuracy", "steps", "status", "run"], run_rows)]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
     write_atomic(path, ("\n".join(lines) + "\n").encode())
@@ -425,16 +412,27 @@ def compare(
                 rows.append(_row(run, result))
                 stopped = e
                 break
-            console.print(f"[yellow]{run.model}: {e}[/]")  # diverged: recorded, the others go on
+            console.print(f"[yellow]{run.model}: {e}[/]")  # diverged or failed: recorded, the others go on
+        except UserError:
+            if not rows:  # nothing of value yet (e.g. the data is missing): leave no empty folder behind
+                shutil.rmtree(parent, ignore_errors=True)
+            raise
         rows.append(_row(run, result))
-    aggregate = _aggregate(rows)
+    return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
+
+
+def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, Any]], models: list[str], seeds: int,
+                   sources: dict[str, str], console: Console, started: float, stopped: TrainingStopped | None) -> CompareResult:  # fmt: skip
+    finished = [r for r in rows if r["status"] in ("completed", "diverged", "failed")]
+    aggregate = _aggregate(finished)
     chance = next((r["_chance"] for r in rows if r["_chance"] is not None), None)
     task_name = runs[0].cfg.task.name
-    plots = _plots(parent, rows, aggregate, models, chance, task_name) if rows else []
-    _write_csv(parent / "results.csv", rows)
+    plots = _plots(parent, finished, aggregate, models, chance, task_name) if finished else []
+    write_csv(parent / "results.csv", rows, RESULT_COLUMNS)
     title = f"rnnlab compare {' '.join(models)} · {task_name}"
     _write_markdown(parent / "results.md", title, aggregate, rows, chance, plots)
     public_rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    wall = round(time.perf_counter() - started, 3)
     write_json(
         parent / "summary.json",
         {
@@ -445,30 +443,28 @@ def compare(
             "seeds": seeds,
             "configs": sources,
             "chance": chance,
-            "wall_time_s": round(time.perf_counter() - started, 3),
+            "planned_runs": len(runs),
+            "finished_runs": len(finished),
+            "wall_time_s": wall,
             "aggregate": aggregate,
             "runs": public_rows,
         },
     )
-    _print_table(console, title, aggregate, chance, seeds)
-    console.print(f"{len(rows)} runs in {time.perf_counter() - started:.0f}s · results: [bold]{parent}[/] (results.csv, results.md, plots/)")
-    if stopped:
-        raise TrainingStopped(f"compare interrupted after {len(rows)} of {len(runs)} runs; results so far are in {parent}", stopped.exit_code, stopped.result)
-    return CompareResult(parent, public_rows, aggregate)
-
-
-def _print_table(console: Console, title: str, aggregate: list[dict[str, Any]], chance: float | None, seeds: int) -> None:
-    # Short headers and no side borders: the table fits an 80-column terminal.
-    if seeds > 1:
-        title += f" · test accuracy: mean ± std over {seeds} seeds"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    heads = ["model", "seq_len", "params", "test acc.", "to 90%", "to 99%", "time/run", "steps/s"]
-    for i, head in enumerate(heads):
-        table.add_column(head, justify="left" if i == 0 else "right")
-    for a in aggregate:
-        table.add_row(*_table_cells(a))
-    console.print(table)
+    table_title = title + (f" · test accuracy: mean ± std over {seeds} seeds" if seeds > 1 else "")
+    print_table(console, table_title, ["model", "seq_len", "params", "test acc.", "to 90%", "to 99%", "time/run", "steps/s"],
+                [_table_cells(a) for a in aggregate])  # fmt: skip
     notes = ["to 90%/99%: steps until validation accuracy first reached it (— never; (k/n): only k of n seeds did)"]
     if chance is not None and not math.isnan(chance):
         notes.insert(0, f"chance {100 * chance:.1f}%")
     console.print(f"[dim]{' · '.join(notes)}[/]")
+    console.print(f"{len(finished)} of {len(runs)} runs finished in {wall:.0f}s · results: [bold]{parent}[/] (results.csv, results.md, plots/)")
+    if stopped:
+        cut = len(rows) - len(finished)
+        raise TrainingStopped(
+            f"compare interrupted: {len(finished)} of {len(runs)} runs finished"
+            + (f", {cut} cut short (kept in results.csv with status interrupted, left out of the table)" if cut else "")
+            + f"; results so far are in {parent}",
+            stopped.exit_code,
+            stopped.result,
+        )
+    return CompareResult(parent, public_rows, aggregate)

@@ -1,0 +1,130 @@
+"""`rnnlab predict`: label raw texts with a trained run.
+
+    rnnlab predict "great movie" "terrible film, a waste of time"
+    rnnlab predict --file reviews.txt --json
+
+Finds the newest run under runs/ (inside compare directories too) whose task declares that it
+classifies text (contract.ClassifiesText) or tags it (contract.TagsText) and which has a best
+checkpoint, rebuilds task and model from that checkpoint alone (config and vocabulary are inside
+it), and answers with a label and a confidence per text, or a tag per word.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..contract import ClassifiesText, TagsText
+from ..engine import find_latest_run, load_run_model
+from ..errors import UserError
+from ..runtime import resolve_device
+
+__all__ = ["predict", "predict_texts", "read_lines", "MAX_PREDICT_TOKENS"]
+
+# Reviews in IMDb are at most ~2,700 tokens; a longer text is read up to here.
+MAX_PREDICT_TOKENS = 5_000
+TRAIN_HINT = "train one with: rnnlab train configs/imdb_bilstm_cpu.yaml"
+
+
+def predict_texts(run: Path, texts: list[str], device: str = "auto") -> list[dict[str, Any]]:
+    if not texts:
+        raise UserError("no text given: pass texts as arguments, or --file F with one text per line (- reads stdin)")
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise UserError(f"text {i} is empty; give some words to classify, e.g. rnnlab predict \"great movie\"")
+    dev = resolve_device(device)
+    cfg, task, model, _ = load_run_model(run, dev)
+    if isinstance(task, TagsText):
+        return _tag(task, model, texts, dev)
+    if not isinstance(task, ClassifiesText):
+        raise UserError(f"{run} is a run of task '{cfg.task.name}', which does not classify text; {TRAIN_HINT}")
+    results = []
+    with torch.inference_mode():
+        for text in texts:
+            batch, known = task.encode_texts([text], max_tokens=MAX_PREDICT_TOKENS)
+            batch = batch.to(dev)
+            probs = model(batch.inputs, batch.lengths).float().softmax(-1)[0].cpu()
+            label = int(probs.argmax())
+            results.append(
+                {
+                    "text": text,
+                    "label": task.labels[label],
+                    "confidence": round(float(probs[label]), 4),
+                    "probabilities": {name: round(float(p), 4) for name, p in zip(task.labels, probs)},
+                    "known_tokens": known[0],
+                    "tokens": int(batch.lengths[0]),
+                }
+            )
+    return results
+
+
+def _tag(task: TagsText, model: torch.nn.Module, texts: list[str], dev: torch.device) -> list[dict[str, Any]]:
+    results = []
+    with torch.inference_mode():
+        for text in texts:
+            batch, words = task.encode_words([text])
+            batch = batch.to(dev)
+            pred = model(batch.inputs, batch.lengths).argmax(-1)[0].cpu().tolist()
+            results.append({"text": text, "words": words[0], "tags": [task.tag_names[i] for i in pred[: len(words[0])]]})
+    return results
+
+
+def read_lines(file: str) -> list[str]:
+    """One text per line; blank lines are skipped. Invalid UTF-8 is an error that says where."""
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"--file {file}: no such file") from None
+    except OSError as e:
+        raise UserError(f"--file {file}: cannot read: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the first word
+    except UnicodeDecodeError as e:
+        where = "stdin" if file == "-" else file
+        raise UserError(f"{where} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _printable(text: str) -> str:
+    """Control characters (terminal escape sequences) shown as '?', so a text cannot drive the terminal."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: " " if m.group() in "\n\t" else "?", text)
+
+
+def predict(
+    texts: list[str], *, run: Path | None, file: str | None, as_json: bool, runs_dir: Path, device: str, console: Console
+) -> list[dict[str, Any]]:
+    """The command: find the run, label the texts, print a table (or JSON)."""
+    all_texts = list(texts) + (read_lines(file) if file is not None else [])
+    if not all_texts:
+        raise UserError('no text given: rnnlab predict "great movie", or --file F with one text per line (- = stdin)')
+    run_dir = run if run is not None else find_latest_run(runs_dir, (ClassifiesText, TagsText), "imdb model", "nor any other run that classifies or tags text; " + TRAIN_HINT)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory not found: {run_dir}")
+    results = predict_texts(run_dir, all_texts, device)
+    if as_json:
+        print(json.dumps({"run": str(run_dir), "predictions": results}, indent=2))
+        return results
+    if results and "tags" in results[0]:
+        for r in results:
+            line = " ".join(f"{escape(_printable(w))}[dim]/{t}[/]" for w, t in zip(r["words"], r["tags"]))
+            console.print(line, soft_wrap=True)
+        return results
+    table = Table(title=f"predictions of {run_dir.name}", title_justify="left")
+    table.add_column("text", overflow="fold", max_width=60)
+    table.add_column("label")
+    table.add_column("confidence", justify="right")
+    for r in results:
+        short = r["text"] if len(r["text"]) <= 120 else r["text"][:117] + "..."
+        note = "" if r["known_tokens"] else "  [dim](no known words: a guess)[/]"
+        color = "green" if r["label"] == "positive" else "red"
+        table.add_row(escape(_printable(short)), f"[{color}]{r['label']}[/]{note}", f"{100 * r['confidence']:.1f}%")
+    console.print(table)
+    return results
