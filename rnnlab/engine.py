@@ -309,7 +309,7 @@ class Run:
         seed_everything(cfg.seed)  # the same on every process: identical initial weights
         self.dist, self.device = setup_distributed(cfg.device)
         self.main = self.dist.is_main
-        self.autocast, self.scaler, self.precision_note = autocast_for(t.precision, self.device)
+        self.autocast, self.scaler, self.precision_note, self.precision = autocast_for(t.precision, self.device)
         self.task, self.model = build(cfg, self.device)
         self.task.shard(self.dist.rank, self.dist.world_size)
         self.net = self.model  # what the training step calls: the DDP wrapper when distributed
@@ -347,7 +347,7 @@ class Run:
             "model": cfg.model.name,
             "params": count_params(self.model),
             "device": str(self.device),
-            "precision": t.precision,
+            "precision": self.precision,
             "world_size": self.dist.world_size,
             "seed": cfg.seed,
             "run_dir": str(self.run_dir),

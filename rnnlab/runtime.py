@@ -169,27 +169,43 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def autocast_for(precision: str, device: torch.device) -> tuple[Callable[[], Any], Any, str]:
-    """(a context factory for the forward pass, a gradient scaler or None, a note for the log).
+def autocast_for(precision: str, device: torch.device) -> tuple[Callable[[], Any], Any, str, str]:
+    """(a context factory for the forward pass, a gradient scaler or None, a note for the log,
+    the precision that runs: fp32, bf16 or fp16).
 
     Weights, optimizer state and checkpoints stay fp32; only the forward pass runs in lower
     precision. CUDA: bf16 or fp16 (fp16 with a gradient scaler). CPU: bf16 on CPUs that compute
-    it natively.
+    it natively. `auto`: bf16 where the device computes it natively, else fp32 with a note.
     """
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None, "bf16 autocast (auto)", "bf16"
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), None, "bf16 autocast (auto)", "bf16"
+        return nullcontext, None, f"fp32 (auto: this {device.type.upper()} has no native bf16)", "fp32"
     if precision == "fp32":
-        return nullcontext, None, ""
+        return nullcontext, None, "", "fp32"
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     if device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler, precision
+        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler, precision, precision
     if device.type == "cpu" and precision == "bf16":
         if not cpu_has_native_bf16():
             raise UserError(
                 "train.precision = 'bf16': this CPU has no native bf16 units (AVX512-BF16 or AMX), so bf16 would be "
-                "emulated and slower than fp32; use train.precision=fp32"
+                "emulated and slower than fp32; use train.precision=fp32 (or auto: bf16 only where it is native)"
             )
-        return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), None, "bf16 autocast"
+        return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), None, "bf16 autocast", "bf16"
     raise UserError(
         f"train.precision = {precision!r} is not available on {device.type}: bf16 needs CUDA or a CPU with native bf16, "
         "fp16 needs CUDA; use train.precision=fp32"
     )
+
+
+def inference_autocast(precision: str, device: torch.device) -> Callable[[], Any]:
+    """The forward pass's context for evaluating or using a trained run: the precision it trained
+    in where this device has it, else fp32 (always a correct answer, only slower)."""
+    try:
+        return autocast_for(precision, device)[0]
+    except UserError:
+        return nullcontext

@@ -58,16 +58,3 @@ def test_two_processes_on_split_batches_match_one_process_on_whole_batches(tmp_p
     reference = json.loads((single / "summary.json").read_text())
     assert summary["test"]["loss"] == pytest.approx(reference["test"]["loss"], abs=1e-5)
     assert two.stdout.count("completed ·") == 1, "only rank 0 prints"
-
-
-def test_bf16_on_a_cpu_without_native_bf16_is_refused(cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNLAB_CPU_BF16", "0")  # simulate a CPU without AVX512-BF16/AMX
-    code, out = cli("train", config(tmp_path), "train.precision=bf16", "--runs-dir", tmp_path / "runs")
-    assert code == 2 and "this CPU has no native bf16 units" in out and "train.precision=fp32" in out
-    assert not (tmp_path / "runs").exists()
-
-
-def test_fp16_on_cpu_is_refused(cli, tmp_path):
-    code, out = cli("train", config(tmp_path), "train.precision=fp16", "--runs-dir", tmp_path / "runs")
-    assert code == 2 and "fp16 needs CUDA" in out
-    assert not (tmp_path / "runs").exists()

@@ -14,7 +14,7 @@ from rich.table import Table
 from ..engine import evaluate as evaluate_split
 from ..engine import load_run_model
 from ..errors import UserError
-from ..runtime import resolve_device
+from ..runtime import inference_autocast, resolve_device
 
 __all__ = ["evaluate"]
 
@@ -25,8 +25,9 @@ def evaluate(run: Path, *, split: str, device: str, console: Console) -> dict[st
     if not run.is_dir():
         raise UserError(f"run directory not found: {run}")
     dev = resolve_device(device)
-    _, task, model, _ = load_run_model(run, dev)
-    metrics = evaluate_split(model, task, split, dev)
+    cfg, task, model, _ = load_run_model(run, dev)
+    # The precision the run was scored in at the end of training, so the figures agree with summary.json.
+    metrics = evaluate_split(model, task, split, dev, autocast=inference_autocast(cfg.train.precision, dev)())
     table = Table(title=f"{run.name} · {split}", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")

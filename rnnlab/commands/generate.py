@@ -19,7 +19,7 @@ from rich.markup import escape
 from ..contract import GeneratesText
 from ..engine import load_run_model
 from ..errors import UserError
-from ..runtime import resolve_device
+from ..runtime import inference_autocast, resolve_device
 
 __all__ = ["generate", "generate_text", "MAX_TOKENS"]
 
@@ -59,7 +59,7 @@ def generate_text(
         on_prompt(task.join(ids))
     generator = torch.Generator().manual_seed(seed)
     out: list[int] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), inference_autocast(cfg.train.precision, dev)():
         for _ in range(tokens):
             # Re-reading the prefix each step keeps the model's interface one forward(); prompts
             # and outputs are short, so the quadratic cost does not matter here.

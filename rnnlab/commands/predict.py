@@ -25,7 +25,7 @@ from rich.table import Table
 from ..contract import ClassifiesText, TagsText
 from ..engine import find_latest_run, load_run_model
 from ..errors import UserError
-from ..runtime import resolve_device
+from ..runtime import inference_autocast, resolve_device
 
 __all__ = ["predict", "predict_texts", "read_lines", "MAX_PREDICT_TOKENS"]
 
@@ -42,12 +42,13 @@ def predict_texts(run: Path, texts: list[str], device: str = "auto") -> list[dic
             raise UserError(f"text {i} is empty; give some words to classify, e.g. rnnlab predict \"great movie\"")
     dev = resolve_device(device)
     cfg, task, model, _ = load_run_model(run, dev)
+    autocast = inference_autocast(cfg.train.precision, dev)  # the precision it was trained and scored in
     if isinstance(task, TagsText):
-        return _tag(task, model, texts, dev)
+        return _tag(task, model, texts, dev, autocast)
     if not isinstance(task, ClassifiesText):
         raise UserError(f"{run} is a run of task '{cfg.task.name}', which does not classify text; {TRAIN_HINT}")
     results = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast():
         for text in texts:
             batch, known = task.encode_texts([text], max_tokens=MAX_PREDICT_TOKENS)
             batch = batch.to(dev)
@@ -66,9 +67,9 @@ def predict_texts(run: Path, texts: list[str], device: str = "auto") -> list[dic
     return results
 
 
-def _tag(task: TagsText, model: torch.nn.Module, texts: list[str], dev: torch.device) -> list[dict[str, Any]]:
+def _tag(task: TagsText, model: torch.nn.Module, texts: list[str], dev: torch.device, autocast: Any) -> list[dict[str, Any]]:
     results = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast():
         for text in texts:
             batch, words = task.encode_words([text])
             batch = batch.to(dev)
