@@ -17,12 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .plots import plot_training_curves
+from .errors import UserError
 from .rundir import clean_json, write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import FitResult, Run
 
-__all__ = ["Callback", "ProgressDisplay", "MetricsFile", "TrainingPlots", "FinalTable", "default_callbacks", "fmt_metric"]
+__all__ = ["Callback", "ProgressDisplay", "MetricsFile", "TrainingPlots", "FinalTable", "TensorBoardLog", "default_callbacks", "fmt_metric"]
 
 
 class Callback:
@@ -149,6 +150,44 @@ def print_final_table(console: Console, run: "Run", summary: dict[str, Any]) -> 
         f"{summary['status']} · {summary['steps']:,} steps in {summary['wall_time_s']:.1f}s "
         f"({summary.get('steps_per_s') or 0:.1f} steps/s) · {summary['params']:,} params · run: [bold]{summary['run_dir']}[/]"
     )
+
+
+class TensorBoardLog(Callback):
+    """RUN/tensorboard/: every numeric metrics.jsonl value as a scalar `split/name` against step
+    (`tensorboard --logdir runs` shows every run). Needs the optional tensorboard package."""
+
+    def __init__(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError(
+                "train.tensorboard = true needs the tensorboard package: pip install 'rnnlab[tensorboard]' "
+                "(or pip install tensorboard), or set train.tensorboard=false"
+            ) from None
+        self._writer_class = SummaryWriter
+        self.writer = None
+
+    def on_setup(self, run: "Run") -> None:
+        # A resumed run logs the rows after its checkpoint again: purge_step drops the old ones.
+        purge = run.step + 1 if run.resumed else None
+        self.writer = self._writer_class(log_dir=str(run.run_dir / "tensorboard"), purge_step=purge)
+
+    def on_evaluate(self, run: "Run", rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            for key, value in row.items():
+                if key in _NOT_SCALARS or isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                if math.isfinite(value):
+                    self.writer.add_scalar(f"{row['split']}/{key}", value, row["step"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+_NOT_SCALARS = {"step", "epoch", "split"}
 
 
 def default_callbacks(console: Console, *, progress: bool = True, final_table: bool = True, label: str | None = None) -> list[Callback]:

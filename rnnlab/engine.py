@@ -30,7 +30,7 @@ import yaml
 from rich.console import Console
 from torch import nn
 
-from .callbacks import Callback, default_callbacks
+from .callbacks import Callback, TensorBoardLog, default_callbacks
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig, RunConfig, TrainConfig, config_to_dict, resolve_config
 from .contract import Batch, ModelSpec
@@ -263,6 +263,8 @@ def fit(
     console = console or Console()
     if callbacks is None:
         callbacks = default_callbacks(console, progress=progress, final_table=final_table, label=label)
+    if cfg.train.tensorboard:  # a setting of the run, so kept whatever display the caller chose
+        callbacks = [*callbacks, TensorBoardLog()]
     run = Run(cfg, callbacks)
     stop = _StopRequest()
     # The handler is in place before anything slow (data loading) starts: a signal during setup
