@@ -140,7 +140,7 @@ def evaluate(
 
 @app.command()
 def compare(
-    args: List[str] = typer.Argument(..., metavar="MODEL", help="Registered models (rnnlab list), then any key=value overrides applied to every run, e.g. train.lr=3e-3", show_default=False),
+    args: Optional[List[str]] = typer.Argument(None, metavar="MODEL...", help="Registered models (rnnlab list), then any key=value overrides applied to every run, e.g. train.lr=3e-3", show_default=False),
     task: Optional[str] = typer.Option(None, "--task", help="Task to compare on (default long_dependency); each model starts from configs/<task>_<model>.yaml, or configs/<task>_lstm.yaml with the model swapped in.", show_default=False),
     seq_len: Optional[str] = typer.Option(None, "--seq-len", help="Sequence length, or several to sweep: 10,50,100,200.", show_default=False),
     seeds: int = typer.Option(1, "--seeds", help="Repeat every run with seeds 0..K-1."),
@@ -149,6 +149,9 @@ def compare(
     init: Optional[str] = typer.Option(None, "--init", help="Gate init of every model: default (PyTorch's), forget_bias or chrono; default: each model's shipped setting.", show_default=False),
     config: Optional[Path] = typer.Option(None, "--config", help="Base config for every model instead of the shipped ones (any task).", show_default=False),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=RUNS_DIR_HELP),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Trainings at once, each in its own process with its share of the cores."),
+    plan_only: bool = typer.Option(False, "--plan", help="Only write every run's config and print one rnnlab train command per run (for Slurm, GNU parallel, ...)."),
+    collect_dir: Optional[Path] = typer.Option(None, "--collect", help="Build results.csv, results.md and plots from the finished runs of a --plan directory.", show_default=False),
     no_progress: bool = typer.Option(False, "--no-progress", help="No live progress bars (for logs)."),
 ) -> None:
     """Train several models side by side on the same data; writes runs/<time>-compare-<models>/.
@@ -158,19 +161,32 @@ def compare(
     the same data for a seed. The directory holds one run directory per model x seq_len x seed,
     results.csv, results.md and plots/curves.png (+ plots/accuracy_vs_seq_len.png for several lengths).
 
-    Example: rnnlab compare lstm gru rnn --seq-len 100 --seeds 2
+    Examples:
+      rnnlab compare lstm gru rnn --seq-len 100 --seeds 2
+      rnnlab compare lstm gru rnn --seq-len 50,100 --seeds 2 --jobs 2
+      rnnlab compare lstm gru --plan      (then run the printed commands anywhere, then:)
+      rnnlab compare --collect runs/20261124-093000-compare-lstm-gru
     """
+    from .commands.compare import collect, parse_seq_lens, plan, plan_runs
     from .commands.compare import compare as run_compare
-    from .commands.compare import parse_seq_lens, plan_runs
 
+    args = list(args or [])
     with _user_errors():
+        if collect_dir is not None:
+            if args or plan_only:
+                raise UserError("--collect DIR builds the results of a planned comparison: give it alone, without models or --plan")
+            collect(collect_dir, console=console)
+            return
         problems: list[str] = []
         lens = parse_seq_lens(seq_len, problems)
         runs = plan_runs(
             [a for a in args if "=" not in a], task=task, seq_lens=lens, seeds=seeds, steps=steps, hidden=hidden,
             init=init, config=config, overrides=[a for a in args if "=" in a], problems=problems,
         )  # fmt: skip
-        run_compare(runs, runs_dir=runs_dir, console=console, progress=not no_progress)
+        if plan_only:
+            plan(runs, runs_dir=runs_dir, console=console)
+        else:
+            run_compare(runs, runs_dir=runs_dir, console=console, progress=not no_progress, jobs=jobs)
 
 
 @app.command("probe-gradients")

@@ -12,22 +12,35 @@ the same data stream (the task's generator is seeded by the run's seed, not by t
         <time>-lstm-seq100-seed0/ ...   one normal run directory per model x seq_len x seed
         results.csv  results.md  summary.json
         plots/curves.png  plots/accuracy_vs_seq_len.png (several lengths)
+        configs/<name>.yaml  plan.json  logs/<name>.log   (--jobs N and --plan)
+
+Three ways to run the plan: one after another in this process (default); `--jobs N` trainings
+at once, each a `rnnlab train` process with its share of the cores; or `--plan`, which only
+writes every run's resolved config and prints one `rnnlab train` command per run for any
+scheduler, after which `--collect DIR` builds the results from the runs that have finished.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
 from rich.console import Console
 
 from ..config import RunConfig, apply_overrides, config_to_dict, derive_config, load_config, resolve_config, shipped_config_for
 from ..engine import FitResult, TrainingStopped, fit
+from ..rundir import read_json, read_metrics
 from ..errors import ConfigError, UserError
 from ..models.init import INIT_SCHEMES
 from ..plots import ACCURACY_YLIM, line_plot
@@ -35,7 +48,7 @@ from ..registry import MODELS, TASKS, suggest
 from ..report import markdown_table, print_table, write_csv
 from ..rundir import create_run_dir, write_atomic, write_json
 
-__all__ = ["RESULT_COLUMNS", "CompareResult", "PlannedRun", "parse_seq_lens", "plan_runs", "compare", "steps_to"]
+__all__ = ["RESULT_COLUMNS", "CompareResult", "PlannedRun", "parse_seq_lens", "plan_runs", "compare", "plan", "collect", "steps_to"]
 
 DEFAULT_TASK = "long_dependency"
 
@@ -380,9 +393,13 @@ def compare(
     runs_dir: str | Path = "runs",
     console: Console | None = None,
     progress: bool = True,
+    jobs: int = 1,
 ) -> CompareResult:
-    """Train the runs `plan_runs` made through `fit`; write the results and plots; print the table."""
+    """Train the runs `plan_runs` made through `fit` (or `jobs` at once, each in a `rnnlab train`
+    process); write the results and plots; print the table."""
     console = console or Console()
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: must be at least 1")
     models = list(dict.fromkeys(r.model for r in runs))
     seeds = len({r.seed for r in runs})
     parent = create_run_dir(runs_dir, f"compare-{'-'.join(models)}")
@@ -399,8 +416,11 @@ def compare(
             f"  [cyan]{m}[/]: {src} · init {getattr(c.model, 'init', '—')} · hidden {getattr(c.model, 'hidden_size', '—')} "
             f"· lr {c.train.lr:g} · up to {c.train.steps or '—'} steps", highlight=False
         )
-    rows: list[dict[str, Any]] = []
     started = time.perf_counter()
+    if jobs > 1:
+        rows, stopped = _run_in_processes(runs, parent, jobs, console, progress)
+        return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
+    rows: list[dict[str, Any]] = []
     stopped: TrainingStopped | None = None
     for i, run in enumerate(runs, start=1):
         what = f"{run.model} seq_len {run.seq_len} seed {run.seed}" if run.seq_len is not None else f"{run.model} seed {run.seed}"
@@ -422,7 +442,8 @@ def compare(
 
 
 def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, Any]], models: list[str], seeds: int,
-                   sources: dict[str, str], console: Console, started: float, stopped: TrainingStopped | None) -> CompareResult:  # fmt: skip
+                   sources: dict[str, str], console: Console, started: float, stopped: TrainingStopped | None,
+                   missing: list[str] | None = None, wall: float | None = None) -> CompareResult:  # fmt: skip
     finished = [r for r in rows if r["status"] in ("completed", "diverged", "failed")]
     aggregate = _aggregate(finished)
     chance = next((r["_chance"] for r in rows if r["_chance"] is not None), None)
@@ -432,11 +453,11 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
     title = f"rnnlab compare {' '.join(models)} · {task_name}"
     _write_markdown(parent / "results.md", title, aggregate, rows, chance, plots)
     public_rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-    wall = round(time.perf_counter() - started, 3)
+    wall = round(time.perf_counter() - started, 3) if wall is None else wall
     write_json(
         parent / "summary.json",
         {
-            "status": "interrupted" if stopped else "completed",
+            "status": "interrupted" if stopped else ("incomplete" if missing else "completed"),
             "task": task_name,
             "models": models,
             "seq_lens": sorted({r.seq_len for r in runs if r.seq_len is not None}),
@@ -445,6 +466,7 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
             "chance": chance,
             "planned_runs": len(runs),
             "finished_runs": len(finished),
+            "missing_runs": missing or [],
             "wall_time_s": wall,
             "aggregate": aggregate,
             "runs": public_rows,
@@ -468,3 +490,187 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
             stopped.result,
         )
     return CompareResult(parent, public_rows, aggregate)
+
+
+# --- several processes, and plans for other schedulers --------------------------------------------
+
+
+def _write_plan(parent: Path, runs: list[PlannedRun]) -> list[Path]:
+    """configs/<name>.yaml per run (resolved: nothing left to defaults that could change) and
+    plan.json, which `collect` reads back."""
+    folder = parent / "configs"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for run in runs:
+        path = folder / f"{run.cfg.run_name}.yaml"
+        write_atomic(path, yaml.safe_dump(config_to_dict(run.cfg), sort_keys=False).encode())
+        paths.append(path)
+    write_json(parent / "plan.json", {
+        "runs": [{"name": r.cfg.run_name, "model": r.model, "seq_len": r.seq_len, "seed": r.seed, "source": r.source,
+                  "config": str(p.relative_to(parent))} for r, p in zip(runs, paths)],
+    })  # fmt: skip
+    return paths
+
+
+def _read_plan(parent: Path) -> list[PlannedRun]:
+    path = parent / "plan.json"
+    if not path.is_file():
+        raise UserError(f"{parent} has no plan.json: --collect reads a directory written by rnnlab compare ... --plan (or --jobs)")
+    try:
+        entries = read_json(path)["runs"]
+        return [PlannedRun(e["model"], e["seq_len"], e["seed"], load_config(parent / e["config"]), e["source"]) for e in entries]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{path} is damaged ({e}); plan the comparison again with --plan") from None
+
+
+def _run_dir_of(parent: Path, name: str) -> Path | None:
+    """The newest run directory in `parent` whose config.yaml names the run `name`."""
+    found = []
+    for d in parent.iterdir() if parent.is_dir() else []:
+        if d.is_dir() and d.name.endswith(f"-{name}") and (d / "config.yaml").is_file():
+            try:
+                if (yaml.safe_load((d / "config.yaml").read_text()) or {}).get("name") == name:
+                    found.append(d)
+            except (OSError, yaml.YAMLError):
+                continue
+    return max(found, key=lambda d: d.name) if found else None
+
+
+def _row_from_disk(run: PlannedRun, run_dir: Path) -> dict[str, Any] | None:
+    try:
+        summary = read_json(run_dir / "summary.json")
+        history = read_metrics(run_dir)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict):
+        return None
+    return _row(run, FitResult(run_dir, summary, history))
+
+
+def _train_command(config: Path, parent: Path) -> list[str]:
+    return ["rnnlab", "train", str(config), "--runs-dir", str(parent), "--no-progress"]
+
+
+def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: Console, progress: bool) -> tuple[list[dict[str, Any]], TrainingStopped | None]:
+    """Each run a `rnnlab train` process, `jobs` at a time, each with cores // jobs threads (set
+    before torch starts: a thread count torch picks for itself would oversubscribe the cores)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    configs = _write_plan(parent, runs)
+    logs = parent / "logs"
+    logs.mkdir(exist_ok=True)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    console.print(f"  {jobs} jobs at once, {threads} thread(s) each; logs in {logs}", highlight=False)
+    pending = list(zip(runs, configs))
+    running: dict[subprocess.Popen, tuple[PlannedRun, Any]] = {}
+    done: dict[int, dict[str, Any]] = {}
+    stopped: TrainingStopped | None = None
+    order = {id(r): i for i, r in enumerate(runs)}
+    bar = Progress(TextColumn("[bold blue]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[info]}"), console=console, disable=not progress)  # fmt: skip
+    task = bar.add_task("runs", total=len(runs), info="")
+    user_error: str | None = None
+    try:
+        with bar:
+            while pending or running:
+                while pending and len(running) < jobs and user_error is None:
+                    run, config = pending.pop(0)
+                    log = (logs / f"{run.cfg.run_name}.log").open("w")
+                    cmd = [sys.executable, "-m", "rnnlab", *_train_command(config, parent)[1:]]
+                    running[subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)] = (run, log)
+                bar.update(task, info=", ".join(r.cfg.run_name for r, _ in running.values()))
+                for proc in [p for p in running if p.poll() is not None]:
+                    run, log = running.pop(proc)
+                    log.close()
+                    if proc.returncode == 2:  # a user's mistake (e.g. missing data): the others would fail alike
+                        user_error = _last_error(logs / f"{run.cfg.run_name}.log")
+                        pending.clear()
+                        continue
+                    run_dir = _run_dir_of(parent, run.cfg.run_name)
+                    row = _row_from_disk(run, run_dir) if run_dir is not None else None
+                    if row is not None:
+                        done[order[id(run)]] = row
+                        acc = row["test_accuracy"]
+                        console.print(f"  {run.cfg.run_name}: {row['status']}" + (f", test accuracy {100 * acc:.1f}%" if acc is not None else "")
+                                      + f" ({row['wall_time_s'] or 0:.1f}s)", highlight=False)  # fmt: skip
+                    else:
+                        console.print(f"[yellow]  {run.cfg.run_name}: exited with code {proc.returncode} without a run; see {logs / (run.cfg.run_name + '.log')}[/]")
+                    bar.advance(task)
+                if running:
+                    time.sleep(0.2)
+    except KeyboardInterrupt:
+        # The terminal's Ctrl-C reaches every job; a signal sent to this process alone does not.
+        for proc in running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc, (run, log) in running.items():
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            run_dir = _run_dir_of(parent, run.cfg.run_name)
+            row = _row_from_disk(run, run_dir) if run_dir is not None else None
+            if row is not None:
+                done[order[id(run)]] = row
+        stopped = TrainingStopped("compare interrupted", 128 + signal.SIGINT, None)  # type: ignore[arg-type]
+    if user_error is not None:
+        for proc in running:
+            proc.kill()
+        if not done:
+            shutil.rmtree(parent, ignore_errors=True)
+        raise UserError(user_error)
+    return [done[i] for i in sorted(done)], stopped
+
+
+def _last_error(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors[-1][len("error:"):].strip() if errors else (lines[-1] if lines else f"a run failed; see {log}"))
+
+
+def plan(runs: list[PlannedRun], *, runs_dir: str | Path = "runs", console: Console | None = None) -> Path:
+    """Write the comparison's directory with every run's config and print one command per run."""
+    console = console or Console()
+    models = list(dict.fromkeys(r.model for r in runs))
+    parent = create_run_dir(runs_dir, f"compare-{'-'.join(models)}")
+    configs = _write_plan(parent, runs)
+    console.print(f"# {len(runs)} runs planned in {parent}; run these anywhere that sees this directory, then:", highlight=False, soft_wrap=True)
+    console.print(f"#   rnnlab compare --collect {parent}", highlight=False, soft_wrap=True)
+    for config in configs:
+        console.print(" ".join(_train_command(config, parent)), highlight=False, soft_wrap=True)
+    return parent
+
+
+def collect(parent: Path, *, console: Console | None = None) -> CompareResult:
+    """results.csv, results.md and the plots from the planned runs in `parent` that have run."""
+    console = console or Console()
+    parent = Path(parent)
+    if not parent.is_dir():
+        raise UserError(f"no comparison directory {parent}")
+    runs = _read_plan(parent)
+    rows, missing = [], []
+    for run in runs:
+        run_dir = _run_dir_of(parent, run.cfg.run_name)
+        row = _row_from_disk(run, run_dir) if run_dir is not None else None
+        if row is None:
+            missing.append(run.cfg.run_name)
+        else:
+            rows.append(row)
+    if not rows:
+        raise UserError(f"none of the {len(runs)} planned runs in {parent} has started; run the commands rnnlab compare --plan printed")
+    models = list(dict.fromkeys(r.model for r in runs))
+    sources = {}
+    for r in runs:
+        sources.setdefault(r.model, r.source)
+    wall = sum(r["wall_time_s"] or 0 for r in rows)
+    result = _write_results(parent, runs, rows, models, len({r.seed for r in runs}), sources, console, time.perf_counter(),
+                            None, missing=missing, wall=round(wall, 3))  # fmt: skip
+    unfinished = [r["run_dir"] for r in rows if r["status"] not in ("completed", "diverged", "failed")]
+    if missing:
+        console.print(f"[yellow]missing ({len(missing)} of {len(runs)}, not started yet): {', '.join(missing)}[/]", highlight=False)
+    if unfinished:
+        console.print(f"[yellow]not finished ({len(unfinished)}; resume with rnnlab train --resume RUN): "
+                      f"{', '.join(Path(u).name for u in unfinished)}[/]", highlight=False)  # fmt: skip
+    return result
