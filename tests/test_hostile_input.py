@@ -5,15 +5,23 @@ code 2 and a message that names the problem, never a traceback, and nothing is w
 
 The tables are the release note's "bad inputs tried x message shown"; the function-level checks
 of archives and of the tokenizer live in test_imdb_data.py and test_properties.py.
+
+The last section is a run directory under hostile use (issue 14, points 9-13): kill -9, SIGHUP
+and a full disk leave a run that resumes; --resume of a finished run, a second writer, a config
+that no longer fits, and generate's out-of-range options change not a byte of the run; a refused
+command leaves no directory behind.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -27,6 +35,7 @@ from typer.testing import CliRunner
 
 from conftest import tiny_raw
 from imdb_fixtures import separable_reviews, write_imdb_archive
+from rnnlab.callbacks import Callback
 
 
 def invoke(*args: object, stdin: bytes | None = None, stdout_only: bool = False) -> tuple[int, str]:
@@ -145,12 +154,14 @@ def test_a_directory_given_as_config_is_called_a_directory(tmp_path):
 
 
 # PyYAML resolves these as numbers or dates, then its constructors raise ValueError (or recurse
-# past Python's limit), which rnnlab does not catch: a traceback and exit 1.
+# past Python's limit) instead of yaml.YAMLError. rnnlab catches both: a file is refused as "not
+# valid YAML" and an override is kept as the text typed, which the config's validation then
+# refuses where a number is needed. Exit 2 and a message, never a traceback.
 YAML_CRASHERS = [
-    ("file-date-out-of-range", b"name: 2001-02-30\n", []),
-    ("file-hex-without-digits", b"seed: 0x_\n", []),
-    ("file-deep-nesting", b"task: " + b"[" * 3000 + b"]" * 3000 + b"\n", []),
-    ("override-exponent-without-digits", None, ["train.lr=-e5"]),
+    ("file-date-out-of-range", b"name: 2001-02-30\n", [], "bad.yaml: not valid YAML: day is out of range for month"),
+    ("file-hex-without-digits", b"seed: 0x_\n", [], "bad.yaml: not valid YAML: invalid literal for int() with base 16"),
+    ("file-deep-nesting", b"task: " + b"[" * 3000 + b"]" * 3000 + b"\n", [], "bad.yaml: not valid YAML: nested too deeply"),
+    ("override-exponent-without-digits", None, ["train.lr=-e5"], "train.lr = '-e5': Input should be a valid number"),
 ]
 
 
@@ -162,8 +173,8 @@ def test_an_override_pyyaml_cannot_construct_is_kept_as_the_text_typed(tmp_path,
     assert run.name.endswith("-2024-13-01")
 
 
-@pytest.mark.parametrize("content, overrides", [pytest.param(c, o, id=i) for i, c, o in YAML_CRASHERS])
-def test_yaml_that_pyyaml_cannot_construct_exits_2(tmp_path, write_config, content, overrides):
+@pytest.mark.parametrize("content, overrides, message", [pytest.param(c, o, m, id=i) for i, c, o, m in YAML_CRASHERS])
+def test_yaml_that_pyyaml_cannot_construct_exits_2(tmp_path, write_config, content, overrides, message):
     if content is None:
         config = write_config(tiny_raw())
     else:
@@ -171,6 +182,8 @@ def test_yaml_that_pyyaml_cannot_construct_exits_2(tmp_path, write_config, conte
         config.write_bytes(content)
     code, out = invoke("train", config, *overrides, "--runs-dir", tmp_path / "runs")
     assert code == 2 and "Traceback" not in out
+    assert message in flat(out), out
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_model_too_big_for_memory_exits_2(tmp_path, write_config):
@@ -419,3 +432,350 @@ def test_evaluate_a_damaged_checkpoint_exits_2(runs, tmp_path, write_config, cas
     torch.save(_damaged(good, other)[case], run / "checkpoints/best.pt")
     code, out = invoke("evaluate", run)
     assert code == 2 and "Traceback" not in out and "best.pt" in out, out[-800:]
+
+
+# --- a run directory under hostile use: kills, second writers, finished runs, a full disk -----
+# Issue 14, points 9-13. Each row gives the exit code, the message, and what must stay intact of
+# the run directory (for a refusal: every byte of every file in it).
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and every directory (None) under `root`, the XDG cache aside."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+        if "xdg-cache" not in p.relative_to(root).parts
+    }
+
+
+def metrics_lines(run: Path) -> list[str]:
+    return (run / "metrics.jsonl").read_text().splitlines()
+
+
+def val_steps(run: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in metrics_lines(run) if json.loads(line)["split"] == "val"]
+
+
+def summary_of(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def last_step(run: Path) -> int:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
+
+
+# 40 steps, an evaluation every 10, no train.checkpoint_every: last.pt comes from the evaluations.
+STOPPABLE = {"steps": 40, "eval_every": 10}
+
+
+class _SignalAt(Callback):
+    """Sends `sig` to this very process at the end of step `at` (at=0: as soon as setup is done),
+    as a user's kill or a closing terminal would."""
+
+    def __init__(self, sig: int, at: int):
+        self.sig, self.at = sig, at
+
+    def on_setup(self, run) -> None:
+        if self.at == 0:
+            signal.raise_signal(self.sig)
+
+    def on_step(self, run) -> None:
+        if run.step == self.at:
+            signal.raise_signal(self.sig)
+
+
+@pytest.fixture
+def signal_at(monkeypatch):
+    """signal_at(sig, step): the next `rnnlab train` in this process gets `sig` at that step. Until
+    the test ends SIGHUP and SIGTERM land in a net here when rnnlab has no handler of its own, so
+    that a regression fails the test instead of killing pytest."""
+    import rnnlab.engine as engine
+
+    caught: list[int] = []
+    net = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in (signal.SIGHUP, signal.SIGTERM)}
+
+    made = engine.default_callbacks
+
+    def arm(sig: int | None, at: int = 0) -> None:
+        """None: no signal any more."""
+        extra = [] if sig is None else [_SignalAt(sig, at)]
+        monkeypatch.setattr(engine, "default_callbacks", lambda *a, **k: [*made(*a, **k), *extra])
+
+    yield arm
+    for sig, handler in net.items():
+        signal.signal(sig, handler)
+    assert not caught, f"rnnlab had no handler for signal {caught}"
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory) -> dict[str, Path]:
+    """Run directories to copy: a completed run, one that stopped early (early_stopping=1 ends it
+    at step 10 of 400, status completed) and one interrupted by Ctrl-C at step 10 of 20."""
+    tmp = tmp_path_factory.mktemp("finished_runs")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
+        for name, raw in (("completed", tiny_raw()), ("early_stopped", tiny_raw(steps=400, eval_every=5, early_stopping=1))):
+            config = tmp / f"{name}.yaml"
+            config.write_text(yaml.safe_dump(raw))
+            code, text = invoke("train", config, "--runs-dir", tmp / name, "--no-progress")
+            assert code == 0, text
+            (out[name],) = (tmp / name).iterdir()
+        assert summary_of(out["early_stopped"])["steps"] == 10  # stopped early, and called completed
+        import rnnlab.engine as engine
+
+        made = engine.default_callbacks
+        mp.setattr(engine, "default_callbacks", lambda *a, **k: [*made(*a, **k), _SignalAt(signal.SIGINT, 10)])
+        config = tmp / "interrupted.yaml"
+        config.write_text(yaml.safe_dump(tiny_raw()))
+        code, text = invoke("train", config, "--runs-dir", tmp / "interrupted", "--no-progress")
+        assert code == 130, text
+        (out["interrupted"],) = (tmp / "interrupted").iterdir()
+    assert summary_of(out["interrupted"])["status"] == "interrupted" and last_step(out["interrupted"]) == 10
+    assert all(summary_of(out[k])["status"] == "completed" for k in ("completed", "early_stopped"))
+    return out
+
+
+@pytest.fixture
+def live_pid():
+    """The PID of a live process that is not this one."""
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def _lock(text: str) -> Callable[[Path, dict], None]:
+    def write(run: Path, where: dict) -> None:
+        (run / ".lock").write_text(text.format(**where) + "\n")
+
+    return write
+
+
+def _config_edited(run: Path, where: dict) -> None:
+    raw = yaml.safe_load((run / "config.yaml").read_text())
+    raw["model"]["hidden_size"] = 12  # last.pt holds hidden_size 8
+    (run / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+_RESUME = ["train", "--resume", "{run}", "--no-progress"]
+
+# (id, issue point, run to copy, what to do to it first, arguments, exit code, every substring of
+# the output). {run}, {pid} and {host} stand for the copy, a live process and this host. Every
+# byte of the run directory must be as it was before the command.
+RUN_DIR_REFUSALS = [
+    ("resume-a-completed-run", 10, "completed", None, _RESUME, 0,
+     ["{run} has already completed: there is nothing to resume, and nothing was changed."]),
+    ("resume-a-run-that-stopped-early", 10, "early_stopped", None, _RESUME, 0,
+     ["{run} has already completed: there is nothing to resume, and nothing was changed."]),
+    ("resume-a-run-another-process-trains", 11, "interrupted", _lock("{host} {pid}"), _RESUME, 2,
+     ["error: {run} is being trained by process {pid} on {host}; wait for it to end or stop it (kill -INT {pid}) first"]),
+    ("resume-a-run-locked-on-another-host", 11, "interrupted", _lock("elsewhere.invalid 4242"), _RESUME, 2,
+     ["error: {run} is being trained by process 4242 on elsewhere.invalid"]),
+    ("resume-with-a-config-that-does-not-fit", 12, "interrupted", _config_edited, _RESUME, 2,
+     ["error: {run}/checkpoints/last.pt does not fit the model {run}/config.yaml describes (was config.yaml edited?)",
+      "Restore config.yaml, or start a new run"]),
+    ("generate-temperature-inf", 12, "completed", None, ["generate", "{run}", "--temperature", "inf"], 2,
+     ["error: --temperature inf: use 0 (always the likeliest token) up to 100"]),
+    ("generate-temperature-nan", 12, "completed", None, ["generate", "{run}", "--temperature", "nan"], 2,
+     ["error: --temperature nan: use 0"]),
+    ("generate-temperature-1e308", 12, "completed", None, ["generate", "{run}", "--temperature", "1e308"], 2,
+     ["error: --temperature 1e+308: use 0"]),
+    ("generate-seed-beyond-64-bits", 12, "completed", None, ["generate", "{run}", "--seed", str(2**64)], 2,
+     [f"error: --seed {2**64}: use a whole number from 0 to 2**63 - 1"]),
+    ("generate-a-billion-tokens", 13, "completed", None, ["generate", "{run}", "--tokens", "1000000000"], 2,
+     ["error: --tokens 1000000000: ask for 1 to 100,000"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "template, prepare, args, code, messages",
+    [pytest.param(*row[2:], id=f"point{row[1]}-{row[0]}") for row in RUN_DIR_REFUSALS],
+)
+def test_a_command_on_a_run_directory_that_must_not_change_it(finished_runs, tmp_path, live_pid, template, prepare, args, code, messages):
+    run = tmp_path / "run"
+    shutil.copytree(finished_runs[template], run)
+    where = {"run": run, "pid": live_pid, "host": socket.gethostname()}
+    if prepare is not None:
+        prepare(run, where)
+    before = snapshot(run)
+    got, out = invoke(*(a.format(**where) for a in args))
+    assert got == code, out[-2000:]
+    assert "Traceback" not in out
+    for message in messages:
+        assert message.format(**where) in flat(out), out[-2000:]
+    assert snapshot(run) == before  # not a byte changed, no lock left behind, nothing added
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(finished_runs, tmp_path):
+    """Point 11: a kill -9 leaves RUN/.lock behind; its process is gone, so --resume takes over."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_runs["interrupted"], run)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: no process has this PID now
+    (run / ".lock").write_text(f"{socket.gethostname()} {gone.pid}\n")
+    kept = metrics_lines(run)
+    code, out = invoke("train", "--resume", run, "--no-progress")
+    assert code == 0, out[-2000:]
+    assert summary_of(run)["status"] == "completed" and summary_of(run)["steps"] == 20
+    assert not (run / ".lock").exists()  # released at the end
+    assert metrics_lines(run)[: len(kept)] == kept and val_steps(run) == [10, 20]
+
+
+KILL_9_AFTER = r"""
+import os, signal, sys
+import rnnlab.engine as engine
+from rnnlab.callbacks import Callback
+from rnnlab.cli import main
+
+at = int(sys.argv[1])
+
+class Kill9(Callback):
+    def on_step(self, run):
+        if run.step == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+made = engine.default_callbacks
+engine.default_callbacks = lambda *a, **k: [*made(*a, **k), Kill9()]
+sys.argv = ["rnnlab", *sys.argv[2:]]
+main()
+"""
+
+
+def test_a_run_killed_with_kill_9_after_an_evaluation_resumes(tmp_path, write_config):
+    """Point 9: without train.checkpoint_every, last.pt is written at every evaluation, so `kill -9`
+    at step 25 (the process SIGKILLs itself there, which makes the step exact) leaves the state of
+    step 20 to resume from; the resumed run equals an uninterrupted one."""
+    config = write_config(tiny_raw(**STOPPABLE))
+    runs = tmp_path / "runs"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_9_AFTER, "25", "train", str(config), "--runs-dir", str(runs), "--no-progress"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    (run,) = runs.iterdir()
+    assert summary_of(run)["status"] == "running"  # SIGKILL leaves no chance to write anything else
+    assert last_step(run) == 20 and val_steps(run) == [10, 20]
+    kept = metrics_lines(run)
+    code, out = invoke("train", "--resume", run, "--no-progress")
+    assert code == 0 and "Traceback" not in out, out[-2000:]
+    assert "resuming at step 20 of 40" in flat(out)
+    code, text = invoke("train", config, "--runs-dir", tmp_path / "reference", "--no-progress")
+    assert code == 0, text
+    (reference,) = (tmp_path / "reference").iterdir()
+    resumed, uninterrupted = summary_of(run), summary_of(reference)
+    assert resumed["status"] == "completed" and resumed["steps"] == 40
+    assert resumed["test"]["loss"] == pytest.approx(uninterrupted["test"]["loss"], abs=1e-6)
+    assert metrics_lines(run)[: len(kept)] == kept and val_steps(run) == [10, 20, 30, 40]  # each evaluation once
+
+
+@pytest.mark.parametrize(
+    "sig, at, code",
+    [
+        pytest.param(signal.SIGHUP, 15, 129, id="point9-sighup-the-terminal-closed"),
+        pytest.param(signal.SIGTERM, 0, 143, id="point13-sigterm-before-the-first-step"),
+    ],
+)
+def test_sighup_and_an_early_sigterm_leave_an_interrupted_resumable_run(tmp_path, write_config, signal_at, sig, at, code):
+    """SIGHUP is handled like SIGTERM: the step is finished, last.pt saved, the run interrupted. A
+    SIGTERM as soon as the run exists (before its first step) does the same."""
+    runs = tmp_path / "runs"
+    signal_at(sig, at)
+    got, out = invoke("train", write_config(tiny_raw(**STOPPABLE)), "--runs-dir", runs, "--no-progress")
+    (run,) = runs.iterdir()
+    assert got == code, out[-2000:]
+    assert f"interrupted at step {at}; everything is saved. Continue with: rnnlab train --resume {run}" in flat(out)
+    assert "Traceback" not in out
+    summary = summary_of(run)
+    assert summary["status"] == "interrupted" and summary["steps"] == at == last_step(run)
+    assert not (run / ".lock").exists()
+    kept = metrics_lines(run) if (run / "metrics.jsonl").exists() else []  # none before the first evaluation
+    assert (val_steps(run) if kept else []) == [s for s in (10, 20, 30, 40) if s <= at]
+    signal_at(None)
+    got, out = invoke("train", "--resume", run, "--no-progress")
+    assert got == 0, out[-2000:]
+    assert summary_of(run)["status"] == "completed" and summary_of(run)["steps"] == 40
+    assert metrics_lines(run)[: len(kept)] == kept and val_steps(run) == [10, 20, 30, 40]
+
+
+def test_a_full_disk_fails_the_run_with_exit_1_and_it_resumes(tmp_path, write_config, monkeypatch):
+    """Point 12: ENOSPC while writing last.pt at step 20: exit 1, a message that says what to do,
+    summary.json says failed; last.pt of step 10 is intact, and once there is space the run resumes."""
+    import rnnlab.engine as engine
+
+    real = engine.save_checkpoint
+
+    def full_disk(path: Path, payload: dict) -> None:
+        if path.name == "last.pt" and payload["step"] >= 20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, payload)
+
+    monkeypatch.setattr(engine, "save_checkpoint", full_disk)
+    runs = tmp_path / "runs"
+    code, out = invoke("train", write_config(tiny_raw(**STOPPABLE)), "--runs-dir", runs, "--no-progress")
+    (run,) = runs.iterdir()
+    assert code == 1, out[-2000:]
+    assert "Traceback" not in out
+    assert (f"training stopped at step 20: could not write to {run} (the disk is full). Free some space, then continue "
+            f"from the last saved checkpoint with: rnnlab train --resume {run}") in flat(out)  # fmt: skip
+    summary = summary_of(run)
+    assert summary["status"] == "failed" and summary["steps"] == 20 and "test" not in summary
+    assert last_step(run) == 10 and val_steps(run) == [10, 20] and not (run / ".lock").exists()
+    monkeypatch.setattr(engine, "save_checkpoint", real)  # space was freed
+    code, out = invoke("train", "--resume", run, "--no-progress")
+    assert code == 0, out[-2000:]
+    assert summary_of(run)["status"] == "completed" and val_steps(run) == [10, 20, 30, 40]
+
+
+# (id, issue point, arguments, every substring of the output): each exits 2 and leaves the
+# directory it ran in exactly as it was: no run directory, not even an empty one. {config} is a
+# tiny config, {file} a file, {runs} an empty runs directory, {missing} an IMDb config whose
+# archive does not exist, {readonly} a directory nobody may write to.
+_PROBE = ["probe-gradients", "--models", "rnn", "--seq-len", "4", "--trials", "1", "--hidden", "3", "--no-progress"]
+NOTHING_WRITTEN = [
+    ("train-runs-dir-is-a-file", 12, ["train", "{config}", "--runs-dir", "{file}"],
+     ["error: --runs-dir {file}: is a file, not a directory"]),
+    ("train-runs-dir-below-a-file", 12, ["train", "{config}", "--runs-dir", "{file}/runs"],
+     ["error: --runs-dir {file}/runs: part of that path is a file, not a directory"]),
+    ("train-runs-dir-read-only", 12, ["train", "{config}", "--runs-dir", "{readonly}"],
+     ["error: --runs-dir {readonly}: not writable by you"]),
+    ("probe-runs-dir-is-a-file", 12, [*_PROBE, "--runs-dir", "{file}"], ["error: --runs-dir {file}: is a file, not a directory"]),
+    ("probe-runs-dir-below-a-file", 12, [*_PROBE, "--runs-dir", "{file}/runs"],
+     ["error: --runs-dir {file}/runs: part of that path is a file, not a directory"]),
+    ("probe-runs-dir-read-only", 12, [*_PROBE, "--runs-dir", "{readonly}"], ["error: --runs-dir {readonly}: not writable by you"]),
+    ("compare-superscript-seq-len", 12, ["compare", "lstm", "--seq-len", "\u00b2", "--runs-dir", "{runs}"],
+     ["--seq-len '\u00b2': each length must be a whole number >= 1"]),
+    ("compare-refused-when-its-first-run-starts", 13, ["compare", "lstm", "gru", "--config", "{missing}", "--runs-dir", "{runs}", "--no-progress"],
+     ["error: task.data_path={tmp}/nope/aclImdb_v1.tar.gz: no such file or directory"]),
+    ("config-scalar-for-a-section", 13, ["config", "{config}", "model=gru"],
+     ["override 'model=gru': model is a section; model=gru would replace all of it. Set one key instead, e.g. model.name=gru"]),
+    ("train-steps-null", 13, ["train", "{config}", "train.steps=null", "--runs-dir", "{runs}"],
+     ["- train.steps is not set: task 'long_dependency' generates data without end"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, messages",
+    [
+        pytest.param(
+            *row[2:], id=f"point{row[1]}-{row[0]}",
+            marks=[pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")] if "read-only" in row[0] else [],
+        )
+        for row in NOTHING_WRITTEN
+    ],
+)  # fmt: skip
+def test_a_refused_command_leaves_no_directory_behind(tmp_path, monkeypatch, write_config, args, messages):
+    monkeypatch.chdir(tmp_path)
+    missing = _imdb_raw(tmp_path / "nope" / "aclImdb_v1.tar.gz")
+    where = {"tmp": tmp_path, "config": write_config(tiny_raw()), "file": tmp_path / "a_file", "runs": tmp_path / "runs",
+             "missing": write_config(missing, "missing.yaml"), "readonly": tmp_path / "readonly"}  # fmt: skip
+    where["file"].write_text("not a directory\n")
+    where["runs"].mkdir()
+    where["readonly"].mkdir(mode=0o555)
+    before = snapshot(tmp_path)
+    code, out = invoke(*(a.format(**where) for a in args))
+    assert code == 2, out[-2000:]
+    assert "Traceback" not in out
+    for message in messages:
+        assert message.format(**where) in flat(out), out[-2000:]
+    assert snapshot(tmp_path) == before

@@ -73,9 +73,31 @@ def test_predict_answers_with_labels_and_confidences(trained, cli):
     assert code == 0, out
     preds = json.loads(out)["predictions"]
     assert [p["label"] for p in preds] == ["positive", "negative"]
-    assert all(0.5 <= p["confidence"] <= 1 for p in preds)
+    # The confidence is the model's softmax for the label, recomputed here from best.pt's weights
+    # and vocabulary, with the words looked up by hand; and the model is sure of these two texts.
+    for p, want in zip(preds, _probabilities(trained, ["a great film, loved it", "a bad film, hated it"])):
+        assert abs(p["confidence"] - max(want)) < 1e-4 and p["confidence"] > 0.9, (p, want)
+        assert [p["probabilities"][name] for name in ("negative", "positive")] == pytest.approx(want, abs=1e-4)
     code, out = cli("predict", "great film", "--run", trained)
     assert code == 0 and "positive" in out and "%" in out
+
+
+def _probabilities(run, texts: list[str]) -> list[list[float]]:
+    """[P(negative), P(positive)] per text: tokens -> ids through the run's own vocabulary
+    (unknown words -> <unk>), one forward pass each, softmax."""
+    import torch
+
+    from rnnlab.data.text import tokenize
+    from rnnlab.engine import load_run_model
+
+    _, _, model, ckpt = load_run_model(run, torch.device("cpu"))
+    index = {word: i for i, word in enumerate(ckpt["task_state"]["vocab"])}
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([[index.get(word, index["<unk>"]) for word in tokenize(text)]])
+            out.append(model(ids, torch.tensor([ids.size(1)])).double().softmax(-1)[0].tolist())
+    return out
 
 
 def test_predict_finds_the_newest_imdb_run(trained, cli, monkeypatch):

@@ -59,10 +59,13 @@ def test_each_model_trains_and_every_parameter_gets_a_gradient(name, params):
         loss.backward()
         if not losses:
             missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-            # <pad> is the zero vector (its one-hot column never fires) and an embedding's padding
-            # row is frozen by design: whole-tensor checks still see every other entry's gradient.
-            missing = [n for n in missing if n != "embedding.weight"]
             assert not missing, f"no gradient for {missing}"
+            if hasattr(model, "embedding"):
+                # Row by row: every token in the batch moves its own row; the padding row is frozen
+                # by design (padding_idx) and rows of tokens not in the batch get nothing.
+                grad = model.embedding.weight.grad
+                moved = {int(i) for i in torch.nonzero(grad.abs().sum(1)).flatten()}
+                assert moved == {int(t) for t in tokens.unique()} - {SEQ_SPEC.pad_id}, moved
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] * 0.7, losses
@@ -107,11 +110,15 @@ def test_reverse_padded_reverses_within_length_and_is_its_own_inverse():
 
 
 def _packed_reference(model: RecurrentNet, feats: torch.Tensor, lengths: torch.Tensor):
-    """The same weights in one fused nn.LSTM/GRU over a PackedSequence: the textbook-exact answer."""
+    """The same weights in one fused nn.RNN/LSTM/GRU over a PackedSequence: the textbook-exact
+    answer. Returns the last layer's outputs (zero at padding), h_n and c_n (None but for LSTM),
+    both (layers * directions, B, H) in the batch's order, each at every sequence's true end."""
     first = model.layers[0][0]
+    extra = {"nonlinearity": first.nonlinearity} if isinstance(first, nn.RNN) else {}
     ref = type(first)(
-        first.input_size, first.hidden_size, num_layers=len(model.layers), batch_first=True, bidirectional=len(model.layers[0]) == 2
-    )
+        first.input_size, first.hidden_size, num_layers=len(model.layers), batch_first=True,
+        bidirectional=len(model.layers[0]) == 2, **extra,
+    ).to(feats.dtype)  # fmt: skip
     with torch.no_grad():
         for i, directions in enumerate(model.layers):
             for d, module in enumerate(directions):
@@ -121,22 +128,61 @@ def _packed_reference(model: RecurrentNet, feats: torch.Tensor, lengths: torch.T
     packed = pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
     out, state = ref(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=feats.size(1))
-    h_n = state[0] if isinstance(state, tuple) else state
-    return out, h_n
+    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+    return out, h_n, c_n
 
 
-@pytest.mark.parametrize("name", ["bilstm", "bigru", "lstm"])
-def test_fast_padded_formulation_equals_packed_reference(name):
-    model = build(name, SEQ_SPEC, num_layers=2, hidden_size=6).eval()
-    tokens, lengths = mixed_batch(lengths=(7, 3, 5, 1, 6, 2))
+def _encode_every_layer(model: RecurrentNet, feats: torch.Tensor, lengths: torch.Tensor):
+    """model.encode, watched: every layer's output as the next layer read it (the last layer's is
+    encode's result), and the (h, c) each single-direction module returned after its padded run."""
+    inputs: dict[int, torch.Tensor] = {}
+    states: dict[tuple[int, int], object] = {}
+    hooks = []
+    for i, directions in enumerate(model.layers):
+        hooks.append(directions[0].register_forward_pre_hook(lambda m, args, i=i: inputs.__setitem__(i, args[0])))
+        for d, module in enumerate(directions):
+            hooks.append(module.register_forward_hook(lambda m, args, output, key=(i, d): states.__setitem__(key, output[1])))
+    try:
+        out = model.encode(feats, lengths)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(inputs[0], feats) and len(states) == len(model.layers) * len(model.layers[0])
+    return [inputs[i] for i in range(1, len(model.layers))] + [out], states
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_fast_padded_formulation_equals_packed_reference(cell, bidirectional, layers):
+    """In float64, to 1e-12: the outputs pooling reads (every true step of the last layer), and
+    every layer's final h (forward at each true last token, backward at the first), as a
+    PackedSequence run of the same weights gives them."""
+    model = build(cell, SEQ_SPEC, num_layers=layers, hidden_size=5, bidirectional=bidirectional).double().eval()
+    tokens, lengths = mixed_batch(lengths=(7, 3, 5, 1, 7, 2))  # two rows of full length, one of length 1
     feats = model.embed(tokens)
-    out = model.encode(feats, lengths)
-    ref_out, h_n = _packed_reference(model, feats, lengths)
+    assert feats.dtype == torch.float64
+    tight = {"rtol": 0.0, "atol": 1e-12}
+    with torch.no_grad():
+        outs, states = _encode_every_layer(model, feats, lengths)
+        ref_out, h_n, c_n = _packed_reference(model, feats, lengths)
+    dirs = 2 if bidirectional else 1
+    assert len(outs) == layers and h_n.shape == (layers * dirs, 6, 5)
     valid = (torch.arange(tokens.size(1)) < lengths.unsqueeze(1)).unsqueeze(-1)
-    torch.testing.assert_close(out * valid, ref_out * valid, rtol=1e-5, atol=1e-6)
-    # Final states: last layer, forward at each true last token (+ backward at the first token).
-    expected_last = torch.cat([h_n[-2], h_n[-1]], dim=-1) if name.startswith("bi") else h_n[-1]
-    torch.testing.assert_close(model.final_states(out, lengths), expected_last, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(outs[-1] * valid, ref_out * valid, **tight)  # what max/mean/attention pool
+    for i, out in enumerate(outs):
+        expected = torch.cat(list(h_n[i * dirs : (i + 1) * dirs]), dim=-1)  # [forward, backward] of layer i
+        torch.testing.assert_close(model.final_states(out, lengths), expected, **tight, msg=f"h of layer {i}")
+    # Each module's own (h, c) after its padded run ends at the batch's last step, which is each
+    # sequence's true end only where nothing is padded: there it must be the reference's too.
+    # (The model reads neither: only the outputs above enter pooling and the head.)
+    full = lengths == tokens.size(1)
+    assert full.sum() == 2
+    for (i, d), state in states.items():
+        h, c = state if isinstance(state, tuple) else (state, None)
+        torch.testing.assert_close(h[0, full], h_n[i * dirs + d, full], **tight, msg=f"h of layer {i}, direction {d}")
+        if c_n is not None:
+            torch.testing.assert_close(c[0, full], c_n[i * dirs + d, full], **tight, msg=f"c of layer {i}, direction {d}")
 
 
 def test_pooling_ignores_padding():
