@@ -402,6 +402,7 @@ def compare(
         raise UserError(f"--jobs {jobs}: must be at least 1")
     models = list(dict.fromkeys(r.model for r in runs))
     seeds = len({r.seed for r in runs})
+    fresh_runs_dir = not Path(runs_dir).exists()
     parent = create_run_dir(runs_dir, f"compare-{'-'.join(models)}")
     sources = {}
     for r in runs:
@@ -418,7 +419,11 @@ def compare(
         )
     started = time.perf_counter()
     if jobs > 1:
-        rows, stopped = _run_in_processes(runs, parent, jobs, console, progress)
+        try:
+            rows, stopped = _run_in_processes(runs, parent, jobs, console, progress)
+        except UserError:
+            _discard(parent, fresh_runs_dir)
+            raise
         return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
     rows: list[dict[str, Any]] = []
     stopped: TrainingStopped | None = None
@@ -435,10 +440,22 @@ def compare(
             console.print(f"[yellow]{run.model}: {e}[/]")  # diverged or failed: recorded, the others go on
         except UserError:
             if not rows:  # nothing of value yet (e.g. the data is missing): leave no empty folder behind
-                shutil.rmtree(parent, ignore_errors=True)
+                _discard(parent, fresh_runs_dir)
             raise
         rows.append(_row(run, result))
     return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
+
+
+def _discard(parent: Path, fresh_runs_dir: bool) -> None:
+    """Remove a comparison that produced nothing, and the runs directory if this call made it."""
+    if any(p.is_dir() and (p / "summary.json").is_file() for p in parent.iterdir()):
+        return
+    shutil.rmtree(parent, ignore_errors=True)
+    if fresh_runs_dir:
+        try:
+            parent.parent.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, Any]], models: list[str], seeds: int,
@@ -618,8 +635,8 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
     if user_error is not None:
         for proc in running:
             proc.kill()
-        if not done:
-            shutil.rmtree(parent, ignore_errors=True)
+        if done:  # finished runs are kept; the comparison's results are not written
+            raise UserError(f"{user_error} (the runs that finished are kept in {parent})")
         raise UserError(user_error)
     return [done[i] for i in sorted(done)], stopped
 
