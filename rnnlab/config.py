@@ -147,6 +147,10 @@ class ProbeSettings(Section):
             raise ValueError("; ".join(MODELS.unknown_message(m) for m in unknown))
         if len(set(v)) != len(v):
             raise ValueError("each model once")
+        # The probe differentiates through time steps: only models with a hidden state qualify.
+        stateless = [m for m in v if "hidden_size" not in MODELS.get(m).config.model_fields]
+        if stateless:
+            raise ValueError(f"{', '.join(stateless)} has no recurrent state to probe; probe rnn, lstm, gru, bilstm or bigru")
         return v
 
 

@@ -81,10 +81,11 @@ def test_the_import_scan_sees_imports() -> None:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_registered_model_builds_from_the_contract_and_learns(name: str) -> None:
     torch.manual_seed(0)
-    spec = ModelSpec(num_outputs=4, input_size=3, max_len=7)
-    model = MODELS.build(resolve_config({**tiny_raw(), "model": {"name": name, "hidden_size": 8}}).model, spec)
-    x = torch.randn(5, 7, 3)
+    # Token ids in, one label per sequence out: the contract every model serves (text tasks).
+    spec = ModelSpec(num_outputs=4, vocab_size=12, max_len=7)
+    model = MODELS.build(resolve_config({**tiny_raw(), "model": {"name": name}}).model, spec)
     lengths = torch.tensor([7, 3, 5, 1, 7])
+    x = torch.randint(2, 12, (5, 7)) * (torch.arange(7) < lengths.unsqueeze(1))
     batch = Batch(inputs=x, targets=torch.tensor([0, 1, 2, 3, 0]), lengths=lengths)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     losses = []

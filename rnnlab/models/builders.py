@@ -1,4 +1,4 @@
-"""The registered models: thin builders over RecurrentNet.
+"""The registered models: thin builders over RecurrentNet, and the bag-of-n-grams baseline.
 
     rnnlab list        # shows them with their parameters
     rnnlab compare lstm gru rnn
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..registry import MODELS
 from ..contract import ModelSpec
+from .bag_of_ngrams import BagOfNgrams, BagOfNgramsConfig
 from .recurrent import RecurrentConfig, RecurrentNet
 
 __all__ = ["BiRecurrentConfig"]
@@ -45,3 +46,9 @@ def bilstm(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
 def bigru(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
     """Bidirectional GRU (bidirectional defaults to true)."""
     return RecurrentNet(cfg, spec, cell="gru")
+
+
+@MODELS.register("bow", config=BagOfNgramsConfig)
+def bow(cfg: BagOfNgramsConfig, spec: ModelSpec) -> BagOfNgrams:
+    """Bag of words and hashed word pairs (fastText-style): the linear baseline for text."""
+    return BagOfNgrams(cfg, spec)
