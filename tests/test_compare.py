@@ -170,3 +170,31 @@ def test_the_chapter_result_at_seq_len_100_lstm_and_gru_learn_rnn_stays_at_chanc
     (parent,) = tmp_path.iterdir()
     acc = {r["model"]: float(r["test_accuracy"]) for r in read_csv(parent / "results.csv")}
     assert acc["lstm"] >= 0.99 and acc["gru"] >= 0.99 and acc["rnn"] <= 0.2, acc
+
+
+@pytest.mark.slow
+def test_an_interrupted_compare_says_which_runs_finished_and_which_were_cut_short(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    args = ["compare", "lstm", "gru", "--seq-len", "4", "--hidden", "4", "task.val_size=16", "task.test_size=16",
+            "train.eval_every=10", "train.early_stopping=null", "--no-progress", "--runs-dir", str(tmp_path)]
+    # The first run is short, the second long; Ctrl-C once the second has logged a row.
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", *args, "--steps", "20000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len([p for p in tmp_path.glob("*/*/metrics.jsonl") if p.stat().st_size]) < 1:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    text = " ".join(err.split())
+    assert "compare interrupted: 0 of 2 runs finished, 1 cut short" in text
+    (parent,) = tmp_path.iterdir()
+    rows = read_csv(parent / "results.csv")
+    assert [(r["model"], r["status"]) for r in rows] == [("lstm", "interrupted")]
+    assert json.loads((parent / "summary.json").read_text())["status"] == "interrupted"

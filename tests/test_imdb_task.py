@@ -162,3 +162,21 @@ def test_corrupt_archive_exits_2_with_a_message(cli, tmp_path, monkeypatch):
     code, out = cli("train", *imdb_args(archive), "--runs-dir", tmp_path / "runs")
     assert code == 2 and "Traceback" not in out
     assert "aclImdb_v1.tar.gz" in out
+
+
+def test_predict_finds_the_newest_classifier_inside_a_comparison_and_skips_damaged_runs(trained, tmp_path, cli):
+    import shutil
+
+    lab = tmp_path / "lab"
+    shutil.copytree(trained, lab / "20990101-000000-compare-bilstm-gru" / trained.name)
+    for name, summary in (("20991231-000000-imdb_a", "{not json"), ("20991231-000001-imdb_b", "[]")):
+        damaged = lab / name
+        (damaged / "checkpoints").mkdir(parents=True)
+        (damaged / "summary.json").write_text(summary)
+        (damaged / "config.yaml").write_text("task: [not, a, mapping")
+        (damaged / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
+    code, out = cli("predict", "--runs-dir", lab, "--json", "great")
+    assert code == 0, out
+    answer = json.loads(out)
+    assert answer["run"] == str(lab / "20990101-000000-compare-bilstm-gru" / trained.name)
+    assert answer["predictions"][0]["label"] == "positive"

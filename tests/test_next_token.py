@@ -114,3 +114,26 @@ def test_the_notes_setting_determines_every_determined_token(tmp_path):
 
     result = fit(load_config(ROOT / "configs/next_token_lstm.yaml"), runs_dir=tmp_path, progress=False, final_table=False)
     assert result.summary["test"]["determined_accuracy"] >= 0.99
+
+
+@pytest.mark.slow
+def test_generate_streams_and_ctrl_c_keeps_what_was_printed(tmp_path):
+    """Text appears as it is sampled, so a user who stops a long generation keeps it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(["the cat sat on a mat", "the dog ran to the park"] * 300))
+    cfg = {**raw(corpus="text_file", text_file=str(corpus), level="char", seq_len=32), "train": {"lr": 0.02, "batch_size": 16, "steps": 20}}
+    del cfg["task"]["num_sequences"], cfg["task"]["min_n"], cfg["task"]["max_n"]
+    result = fit(resolve_config(cfg), runs_dir=tmp_path, progress=False, final_table=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "generate", str(result.run_dir), "--tokens", "100000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)  # fmt: skip
+    first = proc.stdout.read(40)  # arrives long before 100,000 tokens could be sampled
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert len(first) == 40 and proc.returncode == 130
+    assert b"Traceback" not in err
