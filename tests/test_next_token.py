@@ -137,3 +137,29 @@ def test_generate_streams_and_ctrl_c_keeps_what_was_printed(tmp_path):
     rest, err = proc.communicate(timeout=60)
     assert len(first) == 40 and proc.returncode == 130
     assert b"Traceback" not in err
+
+
+def test_imdb_language_model_splits_whole_reviews_and_never_trains_on_test_reviews(tmp_path, monkeypatch):
+    """Chunks of one review never straddle splits (else test perplexity is optimistic), and the
+    archive's test reviews are the test split only."""
+    from imdb_fixtures import separable_reviews, write_imdb_archive
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=separable_reviews(per_class=40))
+
+    def markers(seqs):
+        return {t for s in seqs for t in s if t.startswith("mk")}
+
+    for unlabelled in (False, True):
+        cfg = resolve_config({**raw(), "task": {"name": "next_token", "corpus": "imdb", "data_path": str(archive),
+                                                "seq_len": 8, "vocab_size": 10_000, "num_sequences": 10_000,
+                                                "unlabelled": unlabelled}})  # fmt: skip
+        task, _ = build(cfg, torch.device("cpu"))
+        parts = task._split_by_review()
+        seen = {name: markers(seqs) for name, seqs in parts.items()}
+        assert seen["test"] and all(m.startswith("mktest") for m in seen["test"])
+        assert seen["val"] and all(m.startswith("mktrain") for m in seen["train"] | seen["val"])
+        assert not seen["train"] & seen["val"]  # a review is in one split, whole
+        assert len(seen["train"]) + len(seen["val"]) == 80  # every labelled training review, once
+        has_unsup = any(t == "unlabelled" for seq in parts["train"] for t in seq)
+        assert has_unsup == unlabelled

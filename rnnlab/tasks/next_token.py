@@ -40,13 +40,14 @@ class NextTokenConfig(TaskConfig):
     name: Literal["next_token"] = "next_token"
     corpus: Literal["synthetic", "text_file", "imdb"] = Field("synthetic", description="where the sequences come from")
     level: Literal["word", "char"] = Field("word", description="tokens are words or characters")
-    num_sequences: int = Field(2_000, ge=10, le=10_000_000, description="synthetic: how many; imdb: at most this many reviews")
+    num_sequences: int = Field(2_000, ge=10, le=10_000_000, description="synthetic: how many; imdb: at most this many training chunks")
     min_n: int = Field(1, ge=1, le=10_000, description="synthetic: fewest a's")
     max_n: int = Field(12, ge=1, le=10_000, description="synthetic: most a's")
     text_file: str | None = Field(None, description="corpus text_file: a UTF-8 text file")
     data_path: str | None = Field(None, description="corpus imdb: the archive (see task imdb)")
     seq_len: int = Field(64, ge=2, le=100_000, description="text_file/imdb: tokens per training sequence")
     vocab_size: int = Field(10_000, ge=3, le=1_000_000, description="text_file/imdb: most frequent training tokens")
+    unlabelled: bool = Field(False, description="corpus imdb: also train on the archive's 50,000 unlabelled reviews")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
 
@@ -99,30 +100,22 @@ class NextTokenTask(TokenTask, GeneratesText):
         c = self.cfg
         if c.corpus == "synthetic":
             return synthetic_sequences(c.num_sequences, c.min_n, c.max_n, self.seed)
-        if c.corpus == "text_file":
-            path = Path(c.text_file or "")
-            if not path.is_file():
-                raise UserError(f"task.text_file = {c.text_file!r}: no such file")
-            try:
-                tokens = self._tokenize(path.read_text(encoding="utf-8"))
-            except UnicodeDecodeError as e:
-                raise UserError(f"task.text_file {path}: not UTF-8 (byte at offset {e.start}); save it as UTF-8") from None
-            return self._chunks(tokens)
-        from ..data.imdb import iter_reviews
-
-        sequences: list[list[str]] = []
-        for _, _, text in iter_reviews(c.data_path, splits=("train",)):
-            sequences.extend(self._chunks(self._tokenize(text)))
-            if len(sequences) >= c.num_sequences:
-                break
-        return sequences[: c.num_sequences]
+        path = Path(c.text_file or "")
+        if not path.is_file():
+            raise UserError(f"task.text_file = {c.text_file!r}: no such file")
+        try:
+            tokens = self._tokenize(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise UserError(f"task.text_file {path}: not UTF-8 (byte at offset {e.start}); save it as UTF-8") from None
+        return self._chunks(tokens)
 
     def _chunks(self, tokens: list[str]) -> list[list[str]]:
         """Sequences of seq_len + 1 tokens (inputs and the shifted targets); a short tail is kept."""
         size = self.cfg.seq_len + 1
         return [tokens[i : i + size] for i in range(0, len(tokens), self.cfg.seq_len) if len(tokens[i : i + size]) >= 2]
 
-    def _prepare(self) -> None:
+    def _split_by_sequence(self) -> dict[str, list[list[str]]]:
+        """Synthetic sequences and the chunks of one text file: shuffled, then cut into splits."""
         sequences = self._token_sequences()
         if len(sequences) < 10:
             raise UserError(f"corpus {self.cfg.corpus!r} gives only {len(sequences)} sequences; at least 10 are needed")
@@ -131,13 +124,52 @@ class NextTokenTask(TokenTask, GeneratesText):
         n_val = max(1, int(len(order) * self.cfg.val_fraction))
         n_test = max(1, int(len(order) * self.cfg.test_fraction))
         parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+        return {name: [sequences[i] for i in idx] for name, idx in parts.items()}
+
+    def _split_by_review(self) -> dict[str, list[list[str]]]:
+        """IMDb by whole reviews: train and validation from the archive's training reviews (and
+        its unlabelled ones with task.unlabelled), test from its test reviews, so no chunk of a
+        validation or test review is ever trained on. `num_sequences` caps the training chunks;
+        validation and test get whole reviews until they hold their fraction of that many."""
+        from ..data.imdb import iter_reviews
+
+        c = self.cfg
+        texts: dict[str, list[str]] = {"train": [], "test": []}
+        for split, _, text in iter_reviews(c.data_path, splits=("train", "test"), include_unsup=c.unlabelled):
+            texts["test" if split == "test" else "train"].append(text)
+        rng = random.Random(self.seed + 1)
+        for pool in texts.values():
+            rng.shuffle(pool)  # storage order groups the labels; a sample must mix them
+
+        def take(pool: list[str], chunks: int, reviews: int) -> tuple[list[list[str]], int]:
+            out: list[list[str]] = []
+            used = 0
+            while used < min(len(pool), reviews) and len(out) < chunks:
+                out.extend(self._chunks(self._tokenize(pool[used])))
+                used += 1
+            return out, used
+
+        # Validation and test: their fraction of the training chunks, and at most that fraction of the reviews.
+        parts: dict[str, list[list[str]]] = {}
+        train = texts["train"]
+        parts["val"], used = take(train, max(1, int(c.num_sequences * c.val_fraction)), max(1, int(len(train) * c.val_fraction)))
+        parts["train"], _ = take(train[used:], c.num_sequences, len(train))
+        parts["train"] = parts["train"][: c.num_sequences]
+        test = texts["test"]
+        parts["test"], _ = take(test, max(1, int(c.num_sequences * c.test_fraction)), max(1, int(len(test) * c.test_fraction)))
+        if len(parts["train"]) < 10:
+            raise UserError(f"the IMDb reviews give only {len(parts['train'])} training sequences; at least 10 are needed")
+        return parts
+
+    def _prepare(self) -> None:
+        parts = self._split_by_review() if self.cfg.corpus == "imdb" else self._split_by_sequence()
         if self._vocab is None:  # from the training split only
-            counts = Counter(t for i in parts["train"] for t in sequences[i])
+            counts = Counter(t for seq in parts["train"] for t in seq)
             size = len(counts) + 2 if self.cfg.corpus == "synthetic" else self.cfg.vocab_size
             self._vocab = Vocab.build(counts, size)
-            self.start_token = Counter(sequences[i][0] for i in parts["train"]).most_common(1)[0][0]
+            self.start_token = Counter(seq[0] for seq in parts["train"]).most_common(1)[0][0]
         self._splits = {
-            name: [torch.tensor(self._vocab.encode(sequences[i]), dtype=torch.long) for i in idx] for name, idx in parts.items()
+            name: [torch.tensor(self._vocab.encode(seq), dtype=torch.long) for seq in seqs] for name, seqs in parts.items()
         }
 
     @property
