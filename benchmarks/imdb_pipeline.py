@@ -2,7 +2,7 @@
 
     python benchmarks/imdb_pipeline.py --data ../shared/data/aclImdb_v1.tar.gz
 
-Both sides train the same network (configs/imdb_bilstm_cpu.yaml's, with reviews not truncated)
+Both sides train the same network (configs/imdb_bilstm.yaml's, with reviews not truncated)
 with the same batch size, and report training samples per second:
 
 - naive: the chapter's code path. A Dataset that tokenizes and looks up the vocabulary in
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an extracted aclImdb/")
     parser.add_argument("--reviews", type=int, default=640, help="training reviews per side and round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are compared")
-    parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm_cpu.yaml"), help="whose model to train")
+    parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm.yaml"), help="whose model to train")
     args = parser.parse_args()
     cfg = derive_config(load_config(args.config), {"task.data_path": args.data, "task.max_len": None, "device": "cpu"})
 

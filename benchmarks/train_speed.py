@@ -3,7 +3,7 @@ after the speed work of issue 15, in fp32 and bf16, side by side in one process.
 
     python benchmarks/train_speed.py --data ../shared/data/aclImdb_v1.tar.gz
 
-Part 1, the IMDb flagship's network (configs/imdb_bilstm_cpu.yaml: embedding 128, bi-LSTM 128,
+Part 1, the IMDb flagship's network (configs/imdb_bilstm.yaml: embedding 128, bi-LSTM 128,
 max pooling, dropout 0.5) on the same length-bucketed training batches, tokens per second:
 
   (a) fused:     a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
@@ -189,7 +189,7 @@ def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an extracted aclImdb/")
-    parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm_cpu.yaml"), help="whose network to time")
+    parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm.yaml"), help="whose network to time")
     parser.add_argument("--batches", type=int, default=12, help="IMDb batches per path and round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--small-steps", type=int, default=100, help="long-dependency steps per path and round")

@@ -272,7 +272,7 @@ BAD_PREDICT = [
     ("file-as-run", _args(["great"], run="{tmp}/latin1.txt"), None, 2, ["error: run directory not found"]),
     ("run-without-checkpoint", _args(["great"], run="{tmp}"), None, 2, ["error: checkpoint not found: {tmp}/checkpoints/best.pt"]),
     ("long-dependency-run", _args(["great"], run="{long_dependency}"), None, 2,
-     ["is a run of task 'long_dependency', which does not classify text; train one with: rnnlab train configs/imdb_bilstm_cpu.yaml"]),
+     ["is a run of task 'long_dependency', which does not classify text; train one with: rnnlab train configs/imdb_bilstm.yaml"]),
 ]
 
 FILES = {

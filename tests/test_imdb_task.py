@@ -22,7 +22,7 @@ def tiny_imdb(tmp_path, monkeypatch):
 
 def imdb_args(archive, *extra) -> list[str]:
     return [
-        str(ROOT / "configs/imdb_bilstm_cpu.yaml"),
+        str(ROOT / "configs/imdb_bilstm.yaml"),
         f"task.data_path={archive}",
         "task.val_size=10",
         "task.max_len=50",
@@ -143,7 +143,7 @@ def test_predict_without_an_imdb_run_says_how_to_make_one(cli, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     code, out = cli("predict", "great movie")
     assert code == 2
-    assert "no trained imdb model found" in out and "rnnlab train configs/imdb_bilstm_cpu.yaml" in out
+    assert "no trained imdb model found" in out and "rnnlab train configs/imdb_bilstm.yaml" in out
 
 
 def test_predict_on_a_run_that_cannot_classify_text(cli, tmp_path, write_config):

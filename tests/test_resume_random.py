@@ -8,7 +8,7 @@ resumes, every resume after the first continuing a resumed run:
 - a long-dependency run (no epochs; evaluations every `eval_every` steps, last.pt every
   `checkpoint_every`, a cosine schedule and dropout, so every random and scheduler state matters);
 - an IMDb-shaped run on a tiny archive with the plateau scheduler and early stopping, where every
-  epoch end is also an evaluation step (as in configs/imdb_bilstm_cpu.yaml).
+  epoch end is also an evaluation step (as in configs/imdb_bilstm.yaml).
 
 The stop steps come from `random.Random(0)` and include a step inside an evaluation window (the
 training statistics gathered since the last evaluation must survive), an epoch end that is an

@@ -31,7 +31,7 @@ __all__ = ["predict", "predict_texts", "read_lines", "MAX_PREDICT_TOKENS"]
 
 # Reviews in IMDb are at most ~2,700 tokens; a longer text is read up to here.
 MAX_PREDICT_TOKENS = 5_000
-TRAIN_HINT = "train one with: rnnlab train configs/imdb_bilstm_cpu.yaml"
+TRAIN_HINT = "train one with: rnnlab train configs/imdb_bilstm.yaml"
 
 
 def predict_texts(run: Path, texts: list[str], device: str = "auto") -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """IMDb sentiment classification on the real Large Movie Review Dataset (Maas et al. 2011).
 
-    rnnlab train configs/imdb_bilstm_cpu.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz
+    rnnlab train configs/imdb_bilstm.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz
 
 The archive is read once and cached tokenized (rnnlab/data/imdb.py); batches come from a
 length-bucketed sampler, so almost no compute goes to padding, and the recurrent network reads
