@@ -124,18 +124,22 @@ def list_registered() -> None:
 
 @app.command()
 def evaluate(
-    run: Path = typer.Argument(..., help="A run directory, e.g. runs/20261124-093000-imdb_bilstm", show_default=False),
+    runs: Optional[List[Path]] = typer.Argument(None, metavar="RUN...", help="A run directory, e.g. runs/20261124-093000-imdb_bilstm; several: their ensemble.", show_default=False),
+    run_opts: Optional[List[Path]] = typer.Option(None, "--run", help="Another run (repeatable): the same as naming it as an argument.", show_default=False),
     split: str = typer.Option("test", "--split", help="val or test."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
-    """Recompute a run's metrics from its best checkpoint and print them.
+    """Recompute a run's metrics from its best checkpoint and print them; with several runs, each
+    run's and their ensemble's (the mean of their class probabilities).
 
-    Example: rnnlab evaluate runs/20261124-093000-long_dependency_lstm --split val
+    Examples:
+      rnnlab evaluate runs/20261124-093000-long_dependency_lstm --split val
+      rnnlab evaluate --run runs/<bilstm run> --run runs/<bow run> --split val
     """
     from .commands.evaluate import evaluate as run_evaluate
 
     with _user_errors():
-        run_evaluate(run, split=split, device=device, console=console)
+        run_evaluate([*(runs or []), *(run_opts or [])], split=split, device=device, console=console)
 
 
 @app.command()
@@ -236,7 +240,7 @@ def probe_gradients(
 @app.command()
 def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to label, each in quotes.", show_default=False),
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory; default: the newest run that classifies or tags text under --runs-dir."),
+    run: Optional[List[Path]] = typer.Option(None, "--run", help="Run directory; default: the newest run that classifies or tags text under --runs-dir. Repeat it for an ensemble (mean of the runs' probabilities)."),
     file: Optional[str] = typer.Option(None, "--file", "-f", help="Read one text per line from this file; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the newest run."),

@@ -99,14 +99,53 @@ def _printable(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: " " if m.group() in "\n\t" else "?", text)
 
 
+def ensemble_texts(runs: list[Path], texts: list[str], device: str = "auto") -> list[dict[str, Any]]:
+    """Each text labelled by several runs at once: the mean of their class probabilities, and
+    each member's answer. Every member reads the text with its own vocabulary and truncation."""
+    from ..ensemble import load_members
+
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise UserError(f"text {i} is empty; give some words to classify, e.g. rnnlab predict \"great movie\"")
+    dev = resolve_device(device)
+    members = load_members(runs, dev)
+    labels = members[0].task.labels
+    results = []
+    with torch.inference_mode():
+        for text in texts:
+            each = []
+            for m in members:
+                batch, _ = m.task.encode_texts([text], max_tokens=MAX_PREDICT_TOKENS)
+                batch = batch.to(dev)
+                with m.autocast():
+                    each.append(m.model(batch.inputs, batch.lengths).float().softmax(-1)[0].cpu())
+            mean = torch.stack(each).mean(0)
+            label = int(mean.argmax())
+            results.append({
+                "text": text, "label": labels[label], "confidence": round(float(mean[label]), 4),
+                "probabilities": {name: round(float(p), 4) for name, p in zip(labels, mean)},
+                "members": [{"run": str(m.run), "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 4)}
+                            for m, p in zip(members, each)],
+            })  # fmt: skip
+    return results
+
+
 def predict(
-    texts: list[str], *, run: Path | None, file: str | None, as_json: bool, runs_dir: Path, device: str, console: Console
+    texts: list[str], *, run: Path | list[Path] | None, file: str | None, as_json: bool, runs_dir: Path, device: str, console: Console
 ) -> list[dict[str, Any]]:
-    """The command: find the run, label the texts, print a table (or JSON)."""
+    """The command: find the run (or take several: an ensemble), label the texts, print a table (or JSON)."""
     all_texts = list(texts) + (read_lines(file) if file is not None else [])
     if not all_texts:
         raise UserError('no text given: rnnlab predict "great movie", or --file F with one text per line (- = stdin)')
-    run_dir = run if run is not None else find_latest_run(runs_dir, (ClassifiesText, TagsText), "imdb model", "nor any other run that classifies or tags text; " + TRAIN_HINT)
+    runs = [run] if isinstance(run, Path) else list(run or [])
+    if len(runs) > 1:
+        results = ensemble_texts(runs, all_texts, device)
+        if as_json:
+            print(json.dumps({"runs": [str(r) for r in runs], "predictions": results}, indent=2))
+        else:
+            _print_labels(console, f"predictions of an ensemble of {len(runs)} runs", results)
+        return results
+    run_dir = runs[0] if runs else find_latest_run(runs_dir, (ClassifiesText, TagsText), "imdb model", "nor any other run that classifies or tags text; " + TRAIN_HINT)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}")
     results = predict_texts(run_dir, all_texts, device)
@@ -118,14 +157,18 @@ def predict(
             line = " ".join(f"{escape(_printable(w))}[dim]/{t}[/]" for w, t in zip(r["words"], r["tags"]))
             console.print(line, soft_wrap=True)
         return results
-    table = Table(title=f"predictions of {run_dir.name}", title_justify="left")
+    _print_labels(console, f"predictions of {run_dir.name}", results)
+    return results
+
+
+def _print_labels(console: Console, title: str, results: list[dict[str, Any]]) -> None:
+    table = Table(title=title, title_justify="left")
     table.add_column("text", overflow="fold", max_width=60)
     table.add_column("label")
     table.add_column("confidence", justify="right")
     for r in results:
         short = r["text"] if len(r["text"]) <= 120 else r["text"][:117] + "..."
-        note = "" if r["known_tokens"] else "  [dim](no known words: a guess)[/]"
+        note = "" if r.get("known_tokens", 1) else "  [dim](no known words: a guess)[/]"
         color = "green" if r["label"] == "positive" else "red"
         table.add_row(escape(_printable(short)), f"[{color}]{r['label']}[/]{note}", f"{100 * r['confidence']:.1f}%")
     console.print(table)
-    return results

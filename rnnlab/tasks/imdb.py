@@ -80,7 +80,8 @@ class ImdbTask(TokenTask, ClassifiesText):
 
     def _batch(self, split: Any, indices: list[int] | torch.Tensor) -> Batch:
         inputs, lengths, labels = split.batch(indices, pad_id=0)
-        return Batch(inputs, labels, lengths)
+        # The reviews' positions in the split: ensembles line up their members' answers by them.
+        return Batch(inputs, labels, lengths, extra={"index": torch.as_tensor(indices)})
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         data = getattr(self.data, split)
