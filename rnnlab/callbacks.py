@@ -64,6 +64,8 @@ class ProgressDisplay(Callback):
             + (f" × {run.dist.world_size} processes" if run.dist.enabled else "")
             + f" · {what}"
         )
+        for note in getattr(run, "notes", []):
+            self.console.print(f"  [dim]{note}[/]", highlight=False, soft_wrap=True)
         self.bar = Progress(
             TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
             TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),

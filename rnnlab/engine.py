@@ -31,6 +31,7 @@ from rich.console import Console
 from torch import nn
 
 from .callbacks import Callback, TensorBoardLog, default_callbacks
+from .models.transfer import apply_word_vectors, init_from_run
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig, RunConfig, TrainConfig, config_to_dict, resolve_config
 from .contract import Batch, ModelSpec
@@ -110,6 +111,18 @@ def build(cfg: RunConfig, device: torch.device) -> tuple[Task, nn.Module]:
     """Task first (it knows the sizes), then the model from the task's spec."""
     task = build_task(cfg)
     return task, build_model(cfg.model, task.model_spec(), device)
+
+
+def _start_weights(model_cfg: ModelConfig, model: nn.Module, vocab: Any) -> list[str]:
+    """Weights from another run or word vectors, before training starts; one line each for the log."""
+    notes = []
+    if model_cfg.init_from:
+        notes.append(init_from_run(model, vocab, model_cfg.init_from))
+    if model_cfg.pretrained_embeddings:
+        notes.append(apply_word_vectors(model, vocab, model_cfg.pretrained_embeddings, model_cfg.freeze_embeddings))
+    elif model_cfg.freeze_embeddings:
+        raise UserError("model.freeze_embeddings = true: there is nothing to freeze without model.pretrained_embeddings=PATH")
+    return notes
 
 
 def _optimizer(params: list[nn.Parameter], t: TrainConfig) -> torch.optim.Optimizer:
@@ -313,6 +326,9 @@ class Run:
         self.main = self.dist.is_main
         self.autocast, self.scaler, self.precision_note, self.precision = autocast_for(t.precision, self.device)
         self.task, self.model = build(cfg, self.device)
+        self.notes: list[str] = []
+        if resume is None:  # a resumed run has its own weights already
+            self.notes += _start_weights(cfg.model, self.model, getattr(self.task, "vocab", None))
         self.task.shard(self.dist.rank, self.dist.world_size)
         self.net = self.model  # what the training step calls: the DDP wrapper when distributed
         if self.dist.enabled:
@@ -357,6 +373,7 @@ class Run:
             "epochs": self.epoch,
             "wall_time_s": round(self.elapsed_before, 3),
             "chance": self.task.chance,
+            **({"start_weights": self.notes} if self.notes else {}),
         }
         self._write_summary()
         self._active = self._callbacks if self.main else []

@@ -1,0 +1,113 @@
+"""Starting from other weights: `model.init_from` (a language model's layers into a classifier,
+matched by word, name and shape) and `model.pretrained_embeddings` (GloVe-format vectors).
+
+    python -m pytest tests/test_transfer.py
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.checkpoint import load_checkpoint
+from rnnlab.data.text import Vocab
+
+from conftest import ROOT
+from imdb_fixtures import FILLER, WORDS, separable_reviews, write_imdb_archive
+
+
+@pytest.fixture
+def archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RNNLAB_DATA_DIR", raising=False)
+    return write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=separable_reviews())
+
+
+def _classifier(archive, *extra):
+    return [str(ROOT / "configs/imdb_bilstm.yaml"), f"task.data_path={archive}", "task.val_size=10", "task.max_len=50",
+            "model.embedding_dim=8", "model.hidden_size=8", "train.epochs=2", "train.eval_every=null", "train.batch_size=8",
+            "train.early_stopping=null", "device=cpu", "--no-progress", *extra]  # fmt: skip
+
+
+@pytest.fixture
+def language_model(tmp_path, cli, write_config):
+    text = tmp_path / "text.txt"
+    rng = np.random.default_rng(0)
+    text.write_text(" ".join(rng.choice(FILLER + WORDS["pos"] + WORDS["neg"] + ["unheard"], 3000)))
+    raw = {"name": "lm", "seed": 0, "device": "cpu",
+           "task": {"name": "next_token", "corpus": "text_file", "text_file": str(text), "seq_len": 16},
+           "model": {"name": "lstm", "input": "embedding", "embedding_dim": 8, "hidden_size": 8},
+           "train": {"lr": 0.01, "batch_size": 16, "steps": 20}}  # fmt: skip
+    code, out = cli("train", write_config(raw, "lm.yaml"), "--runs-dir", tmp_path / "lm", "--no-progress")
+    assert code == 0, out
+    (run,) = (tmp_path / "lm").iterdir()
+    return run
+
+
+def test_init_from_a_language_model_copies_rows_by_word_and_the_forward_direction(archive, language_model, cli, tmp_path):
+    code, out = cli("train", *_classifier(archive, f"model.init_from={language_model}", "train.lr=1e-9", "train.optimizer=sgd"),
+                    "--runs-dir", tmp_path / "clf")  # fmt: skip
+    assert code == 0, out
+    assert f"initialised from {language_model}" in " ".join(out.split()) and "fresh: layers.0.1" in out
+    (run,) = (tmp_path / "clf").iterdir()
+    lm, clf = load_checkpoint(language_model / "checkpoints/best.pt"), load_checkpoint(run / "checkpoints/best.pt")
+    lm_vocab, clf_vocab = Vocab.from_state(lm["task_state"]["vocab"]), Vocab.from_state(clf["task_state"]["vocab"])
+    assert lm_vocab != clf_vocab  # the rows must be matched by word, not by id
+    shared = [w for w in clf_vocab.itos[2:] if w in lm_vocab.itos]
+    assert len(shared) >= 10
+    for word in shared:  # lr 1e-9: what training changed is far below the tolerance
+        a = clf["model"]["embedding.weight"][clf_vocab.encode([word])[0]]
+        b = lm["model"]["embedding.weight"][lm_vocab.encode([word])[0]]
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        torch.testing.assert_close(clf["model"][f"layers.0.0.{name}"], lm["model"][f"layers.0.0.{name}"], atol=1e-6, rtol=0)
+        assert not torch.allclose(clf["model"][f"layers.0.1.{name}"], lm["model"][f"layers.0.0.{name}"])
+    assert json.loads((run / "summary.json").read_text())["start_weights"]
+
+
+def test_init_from_refuses_every_mismatch_at_once(archive, language_model, cli, tmp_path):
+    code, out = cli("train", *_classifier(archive, f"model.init_from={language_model}", "model.hidden_size=16", "model.embedding_dim=4"),
+                    "--runs-dir", tmp_path / "clf")  # fmt: skip
+    text = " ".join(out.split())
+    assert code == 2 and "Traceback" not in out
+    assert "embedding.weight: 8 dimensions there, 4 here" in text and "layers.0.0.weight_hh_l0: shape (32, 8) there, (64, 16) here" in text
+    code, out = cli("train", *_classifier(archive, f"model.init_from={tmp_path}"), "--runs-dir", tmp_path / "clf")
+    assert code == 2 and "no checkpoints/best.pt" in out
+
+
+def test_pretrained_vectors_are_loaded_by_word_reported_and_frozen(archive, cli, tmp_path):
+    rng = np.random.default_rng(1)
+    words = FILLER + WORDS["pos"] + ["zyzzyva"]  # the last is in no review: not found, no harm
+    vectors = {w: rng.normal(size=8).round(4) for w in words}
+    glove = tmp_path / "vectors.txt"
+    glove.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()))
+    code, out = cli("train", *_classifier(archive, f"model.pretrained_embeddings={glove}", "model.freeze_embeddings=true"),
+                    "--runs-dir", tmp_path / "clf")  # fmt: skip
+    assert code == 0, out
+    assert "words found" in out and "frozen" in out
+    (run,) = (tmp_path / "clf").iterdir()
+    ckpt = load_checkpoint(run / "checkpoints/best.pt")
+    vocab = Vocab.from_state(ckpt["task_state"]["vocab"])
+    for w in FILLER + WORDS["pos"]:
+        if w in vocab.itos:
+            torch.testing.assert_close(ckpt["model"]["embedding.weight"][vocab.encode([w])[0]], torch.tensor(vectors[w], dtype=torch.float32))
+
+
+def test_vector_folder_format_and_mistakes(archive, cli, tmp_path):
+    folder = tmp_path / "vecs"
+    folder.mkdir()
+    np.save(folder / "vectors.npy", np.ones((3, 8), dtype=np.float32))
+    (folder / "vocab.txt").write_text("great\nbad\nfilm\n")
+    code, out = cli("train", *_classifier(archive, f"model.pretrained_embeddings={folder}"), "--runs-dir", tmp_path / "a")
+    assert code == 0 and "3 of" in out, out
+    code, out = cli("train", *_classifier(archive, f"model.pretrained_embeddings={folder}", "model.embedding_dim=4"), "--runs-dir", tmp_path / "b")
+    assert code == 2 and "set model.embedding_dim=8" in out
+    bad = tmp_path / "bad.txt"
+    bad.write_text("great 1 2 3\nbad 1 2\n")
+    code, out = cli("train", *_classifier(archive, f"model.pretrained_embeddings={bad}"), "--runs-dir", tmp_path / "c")
+    assert code == 2 and "line 2" in out and "Traceback" not in out
+    code, out = cli("train", *_classifier(archive, "model.freeze_embeddings=true"), "--runs-dir", tmp_path / "d")
+    assert code == 2 and "nothing to freeze" in out
