@@ -68,6 +68,7 @@ class TaskConfig(Section):
 class ModelConfig(Section):
     name: str
     init_from: str | None = Field(None, description="a run directory: start from its embedding and layers (matched by word, name and shape)")
+    init_backward_from: str | None = Field(None, description="a run of a backward language model (task.reverse): its layers into the backward direction")
     pretrained_embeddings: str | None = Field(None, description="word vectors, GloVe/word2vec text or a folder with vectors.npy + vocab.txt")
     freeze_embeddings: bool = Field(False, description="with pretrained_embeddings: keep the vectors fixed")
 

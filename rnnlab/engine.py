@@ -118,6 +118,8 @@ def _start_weights(model_cfg: ModelConfig, model: nn.Module, vocab: Any) -> list
     notes = []
     if model_cfg.init_from:
         notes.append(init_from_run(model, vocab, model_cfg.init_from))
+    if model_cfg.init_backward_from:
+        notes.append(init_from_run(model, vocab, model_cfg.init_backward_from, backward=True))
     if model_cfg.pretrained_embeddings:
         notes.append(apply_word_vectors(model, vocab, model_cfg.pretrained_embeddings, model_cfg.freeze_embeddings))
     elif model_cfg.freeze_embeddings:

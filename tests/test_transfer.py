@@ -111,3 +111,40 @@ def test_vector_folder_format_and_mistakes(archive, cli, tmp_path):
     assert code == 2 and "line 2" in out and "Traceback" not in out
     code, out = cli("train", *_classifier(archive, "model.freeze_embeddings=true"), "--runs-dir", tmp_path / "d")
     assert code == 2 and "nothing to freeze" in out
+
+
+def test_forward_and_backward_language_models_start_the_two_directions(archive, language_model, cli, tmp_path, write_config):
+    raw = {"name": "lm_backward", "seed": 1, "device": "cpu",
+           "task": {"name": "next_token", "corpus": "text_file", "text_file": str(tmp_path / "text.txt"), "seq_len": 16, "reverse": True},
+           "model": {"name": "lstm", "input": "embedding", "embedding_dim": 8, "hidden_size": 8},
+           "train": {"lr": 0.01, "batch_size": 16, "steps": 20}}  # fmt: skip
+    code, out = cli("train", write_config(raw, "lm_backward.yaml"), "--runs-dir", tmp_path / "lmb", "--no-progress")
+    assert code == 0, out
+    (backward,) = (tmp_path / "lmb").iterdir()
+    code, out = cli("train", *_classifier(archive, f"model.init_from={language_model}", f"model.init_backward_from={backward}",
+                                          "train.lr=1e-9", "train.optimizer=sgd"), "--runs-dir", tmp_path / "clf")  # fmt: skip
+    assert code == 0, out
+    assert "backward direction initialised from" in " ".join(out.split())
+    (run,) = (tmp_path / "clf").iterdir()
+    clf, fwd, bwd = (load_checkpoint(p / "checkpoints/best.pt")["model"] for p in (run, language_model, backward))
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        torch.testing.assert_close(clf[f"layers.0.0.{name}"], fwd[f"layers.0.0.{name}"], atol=1e-6, rtol=0)
+        torch.testing.assert_close(clf[f"layers.0.1.{name}"], bwd[f"layers.0.0.{name}"], atol=1e-6, rtol=0)
+    # A one-way classifier has no backward direction to start.
+    code, out = cli("train", *_classifier(archive, f"model.init_backward_from={backward}", "model.name=lstm"), "--runs-dir", tmp_path / "x")
+    assert code == 2 and "no backward direction" in out
+
+
+def test_a_backward_language_model_reads_texts_from_their_end(tmp_path):
+    from rnnlab.config import resolve_config
+    from rnnlab.engine import build_task
+
+    text = tmp_path / "t.txt"
+    text.write_text("one two three four five six seven eight nine ten eleven twelve")
+    chunks = {}
+    for reverse in (False, True):
+        cfg = resolve_config({"task": {"name": "next_token", "corpus": "text_file", "text_file": str(text), "seq_len": 100,
+                                       "reverse": reverse, "val_fraction": 0.01, "test_fraction": 0.01},
+                              "model": {"name": "lstm"}, "train": {"steps": 1}})  # fmt: skip
+        chunks[reverse] = build_task(cfg)._token_sequences()
+    assert chunks[True] == [chunks[False][0][::-1]]

@@ -2,6 +2,7 @@
 published word vectors (`model.pretrained_embeddings`).
 
     rnnlab train configs/imdb_bilstm.yaml model.init_from=runs/<language model run>
+    rnnlab train configs/imdb_bilstm.yaml model.init_from=runs/<forward LM> model.init_backward_from=runs/<backward LM>
     rnnlab train configs/imdb_bilstm.yaml model.pretrained_embeddings=glove.6B.100d.txt model.embedding_dim=100
 
 Both match words by their text, not by their id: the two vocabularies may differ (a language
@@ -43,13 +44,27 @@ def _copy_rows(target: torch.Tensor, source: torch.Tensor, vocab: Vocab, source_
     return found
 
 
-def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path) -> str:
-    """Copy the embedding (row by word) and every other matching layer from RUN's best checkpoint."""
+def _forward_as_backward(source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A one-way model's layers `layers.<i>.0.*`, renamed as the backward direction `layers.<i>.1.*`."""
+    out = {}
+    for name, tensor in source.items():
+        parts = name.split(".")
+        if parts[0] == "layers" and len(parts) > 3 and parts[2] == "0":
+            out[".".join([parts[0], parts[1], "1", *parts[3:]])] = tensor
+    return out
+
+
+def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *, backward: bool = False) -> str:
+    """Copy the embedding (row by word) and every other matching layer from RUN's best checkpoint;
+    with `backward`, only RUN's forward layers, into this model's backward direction."""
     run_dir = Path(run_dir)
+    key = "model.init_backward_from" if backward else "model.init_from"
     if not (run_dir / "checkpoints" / "best.pt").is_file():
-        raise UserError(f"model.init_from = {run_dir}: no checkpoints/best.pt there; name a finished run directory")
+        raise UserError(f"{key} = {run_dir}: no checkpoints/best.pt there; name a finished run directory")
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt")
-    source = ckpt["model"]
+    source = _forward_as_backward(ckpt["model"]) if backward else ckpt["model"]
+    if backward and not any(n.startswith("layers.") and n.split(".")[2] == "1" for n in model.state_dict()):
+        raise UserError(f"{key}: this model has no backward direction; use a bidirectional model (bilstm, bigru)")
     words = (ckpt.get("task_state") or {}).get("vocab")
     target = model.state_dict()
     problems, copied, fresh = [], [], []
@@ -72,10 +87,12 @@ def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path) ->
             target[name].copy_(tensor)
             copied.append(name)
     if problems:
-        raise UserError(f"model.init_from = {run_dir}: its layers do not fit this model:\n  - " + "\n  - ".join(problems)
+        raise UserError(f"{key} = {run_dir}: its layers do not fit this model:\n  - " + "\n  - ".join(problems)
                         + "\n  Give this model the same sizes (embedding_dim, hidden_size, num_layers) as that run's")  # fmt: skip
-    fresh = [n for n in target if n not in source and not n.startswith(_TASK_SPECIFIC)]
     model.load_state_dict(target)
+    if backward:
+        return f"backward direction initialised from {run_dir}: {len(copied)} tensors"
+    fresh = [n for n in target if n not in source and not n.startswith(_TASK_SPECIFIC)]
     note = f"initialised from {run_dir}: {len(copied)} tensors{embedding_note}"
     return note + (f"; fresh: {', '.join(sorted({n.rsplit('.', 1)[0] for n in fresh}))}" if fresh else "")
 

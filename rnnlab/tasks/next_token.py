@@ -47,6 +47,7 @@ class NextTokenConfig(TaskConfig):
     data_path: str | None = Field(None, description="corpus imdb: the archive (see task imdb)")
     seq_len: int = Field(64, ge=2, le=100_000, description="text_file/imdb: tokens per training sequence")
     vocab_size: int = Field(10_000, ge=3, le=1_000_000, description="text_file/imdb: most frequent training tokens")
+    reverse: bool = Field(False, description="text_file/imdb: read each text from its end: a backward language model")
     unlabelled: bool = Field(False, description="corpus imdb: also train on the archive's 50,000 unlabelled reviews")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
@@ -104,10 +105,14 @@ class NextTokenTask(TokenTask, GeneratesText):
         if not path.is_file():
             raise UserError(f"task.text_file = {c.text_file!r}: no such file")
         try:
-            tokens = self._tokenize(path.read_text(encoding="utf-8"))
+            tokens = self._reading_order(self._tokenize(path.read_text(encoding="utf-8")))
         except UnicodeDecodeError as e:
             raise UserError(f"task.text_file {path}: not UTF-8 (byte at offset {e.start}); save it as UTF-8") from None
         return self._chunks(tokens)
+
+    def _reading_order(self, tokens: list[str]) -> list[str]:
+        """A backward language model reads each text from its end (task.reverse)."""
+        return tokens[::-1] if self.cfg.reverse else tokens
 
     def _chunks(self, tokens: list[str]) -> list[list[str]]:
         """Sequences of seq_len + 1 tokens (inputs and the shifted targets); a short tail is kept."""
@@ -145,7 +150,7 @@ class NextTokenTask(TokenTask, GeneratesText):
             out: list[list[str]] = []
             used = 0
             while used < min(len(pool), reviews) and len(out) < chunks:
-                out.extend(self._chunks(self._tokenize(pool[used])))
+                out.extend(self._chunks(self._reading_order(self._tokenize(pool[used]))))
                 used += 1
             return out, used
 
