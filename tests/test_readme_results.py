@@ -1,0 +1,498 @@
+"""README.md's results against the artifacts their commands wrote (issue 14, point 4).
+
+Every figure the README's results state comes from a file kept in `docs/results/<experiment>/`
+(a run's `summary.json` / `metrics.jsonl`, a comparison's `results.csv` / `summary.json`, a probe's
+`summary.json`), written by the command in that folder's `command.txt`. CLAIMS lists them, one
+entry per figure: where the README states it, how it writes it, which artifact holds it and how to
+read it there. A new figure is one more entry; nothing here trains anything.
+
+Wall times and steps/s are not checked: they depend on the load on the machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+RESULTS = ROOT / "docs" / "results"
+
+# Folders of docs/results whose command README does not show (yet), with the reason.
+NOT_IN_README = {
+    "silver_pos": "the silver POS corpus of benchmarks/make_silver_pos.py (issue 16); its README section is still to come",
+}
+
+
+# --- where a figure stands in README.md ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """A table cell: in `section` (a heading's text, with its #s), the first table after the text
+    `after` (or the section's first table), the row whose cell in the column headed `key_column`
+    (the first column if None) is `key` (backticks stripped), the column headed `column`."""
+
+    section: str
+    key: str
+    column: str
+    after: str | None = None
+    key_column: str | None = None
+
+    def __str__(self) -> str:
+        table = f", table after {self.after!r}" if self.after else ""
+        return f"{self.section!r}{table}, row {self.key!r}, column {self.column!r}"
+
+
+@dataclass(frozen=True)
+class Prose:
+    """The paragraph of `section` that contains `anchor` (whitespace may differ: lines wrap)."""
+
+    section: str
+    anchor: str
+
+    def __str__(self) -> str:
+        return f"{self.section!r}, paragraph with {self.anchor!r}"
+
+
+def _loose(text: str) -> str:
+    """A regex for `text` in which any run of whitespace matches any run of whitespace."""
+    return "".join(r"\s+" if part.isspace() else re.escape(part) for part in re.split(r"(\s+)", text) if part)
+
+
+def _section(readme: str, heading: str) -> tuple[int, int]:
+    level = len(heading) - len(heading.lstrip("#"))
+    found = [m for m in re.finditer(rf"^{re.escape(heading)}[ \t]*$", readme, re.M)]
+    if len(found) != 1:
+        raise LookupError(f"heading {heading!r} found {len(found)} times")
+    start = found[0].end()
+    following = re.compile(rf"^#{{1,{level}}} ", re.M).search(readme, start)
+    return start, following.start() if following else len(readme)
+
+
+def _span(readme: str, where: Row | Prose) -> tuple[int, int]:
+    """(start, end) of the cell or paragraph in `readme`; LookupError when it is not there."""
+    start, end = _section(readme, where.section)
+    if isinstance(where, Prose):
+        anchor = re.compile(_loose(where.anchor)).search(readme, start, end)
+        if not anchor:
+            raise LookupError(f"no paragraph with {where.anchor!r}")
+        para_start = max(readme.rfind("\n\n", start, anchor.start()) + 2, start)
+        blank = re.compile(r"\n[ \t]*\n").search(readme, anchor.end(), end)
+        return para_start, blank.start() if blank else end
+    if where.after:
+        anchor = readme.find(where.after, start, end)
+        if anchor < 0:
+            raise LookupError(f"no {where.after!r}")
+        start = anchor + len(where.after)
+    lines = [m for m in re.finditer(r"^[ \t]*\|.*$", readme[:end], re.M) if m.start() >= start]
+    table = lines[:1]
+    for m in lines[1:]:  # the table: consecutive lines from the first
+        if readme[table[-1].end() : m.start()] != "\n":
+            break
+        table.append(m)
+    if not table:
+        raise LookupError("no table")
+
+    def cells(line: re.Match) -> list[tuple[str, int, int]]:
+        bars = [line.start() + b.start() for b in re.finditer(r"(?<!\\)\|", line.group())]
+        return [(readme[a + 1 : b].strip(), a + 1, b) for a, b in zip(bars, bars[1:])]
+
+    head = [c[0] for c in cells(table[0])]
+    for column in (where.column, where.key_column or head[0]):
+        if column not in head:
+            raise LookupError(f"no column {column!r} in {head}")
+    k = head.index(where.key_column or head[0])
+    rows = [c for c in map(cells, table[2:]) if len(c) > k and c[k][0].strip("`") == where.key]
+    if len(rows) != 1 or len(rows[0]) != len(head):
+        raise LookupError(f"{len(rows)} rows with a cell {where.key!r}" if len(rows) != 1 else f"row {where.key!r}: not {len(head)} cells")
+    _, a, b = rows[0][head.index(where.column)]
+    return a, b
+
+
+# --- reading the artifacts -------------------------------------------------------------------
+
+
+@cache
+def load(rel: str) -> Any:
+    """docs/results/<rel>: JSON as a dict, CSV as a list of dicts (strings), JSONL as a list of dicts."""
+    path = RESULTS / rel
+    if path.suffix == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    raise ValueError(f"unknown artifact type: {rel}")
+
+
+def field(dotted: str) -> Callable[[dict], Any]:
+    """A JSON field by its dotted path: field('test.accuracy')."""
+
+    def get(data: dict) -> Any:
+        for key in dotted.split("."):
+            data = data[key]
+        return data
+
+    return get
+
+
+def rows(data: list[dict], **match: Any) -> list[dict]:
+    """The CSV rows whose columns equal `match` (compared as text)."""
+    return [r for r in data if all(r[k] == str(v) for k, v in match.items())]
+
+
+def cell(column: str, **match: Any) -> Callable[[list[dict]], str]:
+    """One CSV cell: the `column` of the one row matching `match`."""
+
+    def get(data: list[dict]) -> str:
+        (row,) = rows(data, **match)
+        return row[column]
+
+    return get
+
+
+def aggregate(model: str, seq_len: int) -> Callable[[dict], dict]:
+    """A comparison's summary.json: the aggregated entry (mean over seeds) of one model and length."""
+
+    def get(data: dict) -> dict:
+        (entry,) = [a for a in data["aggregate"] if a["model"] == model and a["seq_len"] == seq_len]
+        return entry
+
+    return get
+
+
+def the_same(values: list[Any]) -> Any:
+    """The one value all of `values` share (a claim like "all train 1500 steps")."""
+    if len(set(values)) != 1:
+        raise ValueError(f"not all equal: {values}")
+    return values[0]
+
+
+# --- how README writes them ------------------------------------------------------------------
+
+
+def pct(x: Any) -> str:  # 0.103 -> 10.3%
+    return f"{100 * float(x):.1f}%"
+
+
+def pct0(x: Any) -> str:  # 0.1 -> 10%
+    return f"{100 * float(x):.0f}%"
+
+
+def count(x: Any) -> str:  # 1050 -> 1,050
+    return f"{int(x):,}"
+
+
+def sci(digits: int) -> Callable[[Any], str]:  # sci(2)(5.6403e-13) -> 5.64e-13
+    return lambda x: f"{float(x):.{digits}e}"
+
+
+def sig(digits: int) -> Callable[[Any], str]:  # sig(2)(7.148) -> 7.1; sig(2)(1.31e-23) -> 1.3e-23
+    return lambda x: f"{float(x):.{digits}g}"
+
+
+def pm(entry: dict) -> str:  # an aggregate entry -> 100.0 ± 0.0%
+    return f"{100 * entry['test_accuracy_mean']:.1f} ± {100 * entry['test_accuracy_std']:.1f}%"
+
+
+def steps_to(key: str) -> Callable[[dict], str]:
+    """An aggregate entry's steps to 90%/99%: the mean over the seeds that reached it, `(k/n)` when
+    only k of n did, — when none did."""
+
+    def fmt(entry: dict) -> str:
+        reached, mean = entry[f"{key}_reached"], entry[f"{key}_mean"]
+        if not reached:
+            return "—"
+        return f"{mean:,.0f}" + (f" ({reached}/{entry['runs']})" if reached < entry["runs"] else "")
+
+    return fmt
+
+
+def steps_or_dash(x: str) -> str:  # a results.csv steps_to_* cell: "" when never reached
+    return "—" if x == "" else count(x)
+
+
+WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen".split()
+
+
+def orders_fallen(ratio: float) -> str:  # 2.7e-12 -> twelve (orders of magnitude)
+    return WORDS[round(-math.log10(ratio))]
+
+
+def power_of_ten(x: float) -> str:  # 1.6e10 -> 10¹⁰
+    return "10" + str(round(math.log10(x))).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+# --- the claims ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """`text` (with `{}` for each figure) stands at `where`; the figures are
+    `fmt(get(load(artifact)))` (`get` may return a tuple: one value per `{}`)."""
+
+    where: Row | Prose
+    text: str
+    artifact: str
+    get: Callable[[Any], Any]
+    fmt: Callable[[Any], str] = str
+
+    def values(self) -> tuple[str, ...]:
+        value = self.get(load(self.artifact))
+        return tuple(self.fmt(v) for v in (value if isinstance(value, tuple) else (value,)))
+
+    def pattern(self) -> re.Pattern:
+        """The expected text, one group per figure, not inside a longer number or word."""
+        literal, values = self.text.split("{}"), self.values()
+        if len(literal) != len(values) + 1:
+            raise ValueError(f"{self.text!r} has {len(literal) - 1} {{}} for {len(values)} values")
+        body = _loose(literal[0]) + "".join(f"({_loose(v)})" + _loose(lit) for v, lit in zip(values, literal[1:]))
+        return re.compile(rf"(?<![\w.,]){body}(?![\w]|[.,]\d)")
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.text.format(*self.values())!r} (from docs/results/{self.artifact})"
+
+
+RESULTS_TABLE = "## Results"
+LONG = "#### LSTM, GRU and vanilla RNN at seq_len 100"
+SWEEP = "#### Against sequence length"
+PROBE = "#### Gradient norms through time"
+
+
+def _train_row(command: str, column: str = "result") -> Row:
+    return Row(RESULTS_TABLE, command, column, key_column="command")
+
+
+LSTM_50 = "rnnlab train configs/long_dependency_lstm.yaml"
+RNN_50 = "rnnlab train configs/long_dependency_rnn.yaml"
+LSTM_50_DEFAULT = "rnnlab train configs/long_dependency_lstm.yaml model.init=default"
+NEXT_TOKEN = "rnnlab train configs/next_token_lstm.yaml"
+
+SEQ100 = "compare_seq100_2seeds/summary.json"
+SEQ100_DEFAULT = "compare_seq100_2seeds_default_init/summary.json"
+SWEEP_CSV = "compare_seq_len_sweep/results.csv"
+RNN_LR = "compare_rnn_lr1e-2"
+P_INIT, P_DEFAULT = "probe_gradients/summary.json", "probe_gradients_default_init/summary.json"
+P_SUM, P_TRAINED = "probe_gradients_loss_sum/summary.json", "probe_gradients_after_300_steps/summary.json"
+GATED = ("lstm", "gru")
+LABEL = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+CLAIMS: list[Claim] = [
+    # ## Results: the table's rows, found by their command
+    Claim(_train_row(LSTM_50), "test accuracy {}", "long_dependency_lstm/summary.json", field("test.accuracy"), pct),
+    Claim(_train_row(LSTM_50), "(chance {})", "long_dependency_lstm/summary.json", field("chance"), pct0),
+    Claim(_train_row(LSTM_50, "wall time"), "({} steps", "long_dependency_lstm/summary.json", field("steps"), count),
+    Claim(_train_row(RNN_50), "{}: chance", "long_dependency_rnn/summary.json", field("test.accuracy"), pct),
+    Claim(_train_row(RNN_50, "wall time"), "early stopping at {} steps", "long_dependency_rnn/summary.json", field("steps"), count),
+    Claim(_train_row(LSTM_50_DEFAULT), "{}: chance", "long_dependency_lstm_default_init/summary.json", field("test.accuracy"), pct),
+    Claim(_train_row(LSTM_50_DEFAULT, "wall time"), "early stopping at {} steps", "long_dependency_lstm_default_init/summary.json", field("steps"), count),
+    Claim(_train_row(NEXT_TOKEN), "determined accuracy {}", "next_token_lstm/summary.json", field("test.determined_accuracy"), pct),
+    Claim(_train_row(NEXT_TOKEN), "next-token accuracy {}", "next_token_lstm/summary.json", field("test.accuracy"), pct),
+    Claim(_train_row(NEXT_TOKEN), "perplexity {}", "next_token_lstm/summary.json", field("test.perplexity"), lambda x: f"{x:.2f}"),
+    Claim(_train_row(NEXT_TOKEN, "wall time"), "early stopping at {} steps", "next_token_lstm/summary.json", field("steps"), count),
+    # `rnnlab compare lstm gru rnn --seq-len 100 --seeds 2`
+    *[
+        Claim(Row(LONG, label, column, after="`rnnlab compare lstm gru rnn --seq-len 100 --seeds 2`"), "{}", SEQ100, aggregate(model, 100), fmt)
+        for model, label in [("lstm", "LSTM, chrono init, lr 1e-2"), ("gru", "GRU, update-gate bias 3, lr 1e-2"), ("rnn", "RNN (tanh), lr 1e-3")]
+        for column, fmt in [("params", lambda a: count(a["params"])), ("test accuracy (2 seeds)", pm),
+                            ("steps to 90%", steps_to("steps_to_90")), ("steps to 99%", steps_to("steps_to_99"))]
+    ],  # fmt: skip
+    # ... with --init default
+    *[
+        Claim(Row(LONG, label, column, after="`rnnlab compare lstm gru rnn --seq-len 100 --seeds 2 --init default`"), "{}", SEQ100_DEFAULT, aggregate(model, 100), fmt)
+        for model, label in [("lstm", "LSTM, default init"), ("gru", "GRU, default init"), ("rnn", "RNN")]
+        for column, fmt in [("test accuracy (2 seeds)", pm), ("steps to 90%", steps_to("steps_to_90"))]
+    ],  # fmt: skip
+    Claim(Prose(LONG, "All three stay at chance"), "early stopping ends them after {}–{} steps",
+          "compare_seq100_2seeds_default_init/results.csv", lambda d: (min(int(r["steps"]) for r in d), max(int(r["steps"]) for r in d))),  # fmt: skip
+    # `rnnlab compare lstm gru rnn --seq-len 10,50,100,200`
+    *[
+        Claim(Row(SWEEP, str(n), column, after="`rnnlab compare lstm gru rnn --seq-len 10,50,100,200`"), "{}", SWEEP_CSV, cell(key, model=model, seq_len=n), fmt)
+        for n in (10, 50, 100, 200)
+        for model in ("lstm", "gru", "rnn")
+        for column, key, fmt in [(LABEL[model], "test_accuracy", pct), (f"{LABEL[model]} steps to 99%", "steps_to_99", steps_or_dash)]
+    ],  # fmt: skip
+    Claim(Prose(SWEEP, "Time per run at seq_len"), "LSTM and GRU train all {} steps", SWEEP_CSV,
+          lambda d: the_same([r["steps"] for r in d if r["model"] in GATED])),  # fmt: skip
+    Claim(Prose(SWEEP, "(LSTM and GRU overlap"), "overlap at {} at every length", SWEEP_CSV,
+          lambda d: the_same([float(r["test_accuracy"]) for r in d if r["model"] in GATED]), pct0),  # fmt: skip
+    # `rnnlab compare rnn --seq-len 50,100 --seeds 2 train.lr=0.01`
+    Claim(Prose(SWEEP, "train.lr=0.01`"), "gives {} at seq_len 50", f"{RNN_LR}/summary.json", aggregate("rnn", 50), pm),
+    Claim(Prose(SWEEP, "train.lr=0.01`"), "{} at seq_len 100", f"{RNN_LR}/summary.json", aggregate("rnn", 100), pm),
+    Claim(Prose(SWEEP, "train.lr=0.01`"), "seq_len 50 (seeds 0 and 1: {} and {})", f"{RNN_LR}/results.csv",
+          lambda d: tuple(cell("test_accuracy", seq_len=50, seed=s)(d) for s in (0, 1)), pct),  # fmt: skip
+    Claim(Prose(SWEEP, "train.lr=0.01`"), "at seq_len 100 ({} and {})", f"{RNN_LR}/results.csv",
+          lambda d: tuple(cell("test_accuracy", seq_len=100, seed=s)(d) for s in (0, 1)), pct),  # fmt: skip
+    Claim(Prose(SWEEP, "train.lr=0.01`"), "{} reaches 90% validation accuracy", f"{RNN_LR}/results.csv",
+          lambda d: sum(r["steps_to_90"] != "" for r in d), lambda k: "no seed" if k == 0 else f"{k} seeds"),  # fmt: skip
+    # `rnnlab probe-gradients`
+    Claim(Prose(PROBE, "`rnnlab probe-gradients` (the chapter's sizes"), "input {}, hidden {}, seq_len {}; {} trials", P_INIT,
+          lambda d: (d["input_size"], d["hidden_size"], d["seq_len"], d["trials"])),  # fmt: skip
+    *[
+        Claim(Row(PROBE, LABEL[model], column, after="`rnnlab probe-gradients` ("), "{}", P_INIT, field(f"models.{model}.{key}"), fmt)
+        for model in ("rnn", "lstm", "gru")
+        for column, key, fmt in [("t = 0", "norm_t0", sci(2)), ("t = 25", "norm_mid", sci(2)), ("t = 49", "norm_last", sci(2)),
+                                 ("ratio t=0 / t=49", "ratio_first_last", sci(1))]
+    ],  # fmt: skip
+    Claim(Prose(PROBE, "From the answer at t = 49"), "the vanilla RNN's gradient falls by {} orders of magnitude", P_INIT,
+          field("models.rnn.ratio_first_last"), orders_fallen),  # fmt: skip
+    Claim(Prose(PROBE, "From the answer at t = 49"), "the LSTM's and GRU's by {}:", P_INIT,
+          lambda d: the_same([orders_fallen(d["models"][m]["ratio_first_last"]) for m in GATED])),  # fmt: skip
+    Claim(Prose(PROBE, "From the answer at t = 49"), "about {} times less", P_INIT,
+          lambda d: min(d["models"][m]["ratio_first_last"] for m in GATED) / d["models"]["rnn"]["ratio_first_last"], power_of_ten),  # fmt: skip
+    # `rnnlab probe-gradients --init default`
+    *[
+        Claim(Row(PROBE, LABEL[model], column, after="`rnnlab probe-gradients --init default`"), "{}", P_DEFAULT, field(f"models.{model}.{key}"), fmt)
+        for model in ("rnn", "lstm", "gru")
+        for column, key, fmt in [("t = 0", "norm_t0", sci(2)), ("t = 49", "norm_last", sci(2)), ("ratio", "ratio_first_last", sci(1))]
+    ],  # fmt: skip
+    # `rnnlab probe-gradients --loss sum`
+    Claim(Prose(PROBE, "`rnnlab probe-gradients --loss sum`"), "is {} for the RNN", P_SUM, field("models.rnn.ratio_first_last"), sig(3)),
+    Claim(Prose(PROBE, "`rnnlab probe-gradients --loss sum`"), "({} for the LSTM", P_SUM, field("models.lstm.ratio_first_last"), sig(2)),
+    Claim(Prose(PROBE, "`rnnlab probe-gradients --loss sum`"), "{} for the GRU)", P_SUM, field("models.gru.ratio_first_last"), sig(2)),
+    Claim(Prose("### `rnnlab probe-gradients`", "the chapter's sum of outputs"), "(measured below: ratio {})", P_SUM,
+          field("models.rnn.ratio_first_last"), sig(3)),  # fmt: skip
+    # `rnnlab probe-gradients --after-steps 300`
+    Claim(Prose(PROBE, "--after-steps 300`"), "validation accuracy at step {}:", P_TRAINED, field("after_steps")),
+    Claim(Prose(PROBE, "--after-steps 300`"), "RNN {}, LSTM {}, GRU {};", P_TRAINED,
+          lambda d: tuple(d["models"][m]["trained_val_accuracy"] for m in ("rnn", "lstm", "gru")), pct),  # fmt: skip
+    Claim(Prose(PROBE, "--after-steps 300`"), "the GRU was at {} from step", "probe_gradients_after_300_steps/training/gru/metrics.jsonl",
+          lambda d: max(r["accuracy"] for r in d if r["split"] == "val"), pct0),  # fmt: skip
+    Claim(Prose(PROBE, "--after-steps 300`"), "from step {} and lost some of it in its last", "probe_gradients_after_300_steps/training/gru/metrics.jsonl",
+          lambda d: min(r["step"] for r in d if r["split"] == "val" and r["accuracy"] == max(q["accuracy"] for q in d if q["split"] == "val"))),  # fmt: skip
+    Claim(Prose(PROBE, "--after-steps 300`"), "the RNN's ratio is {}", P_TRAINED, field("models.rnn.ratio_first_last"), sig(2)),
+    Claim(Prose(PROBE, "--after-steps 300`"), "the LSTM's {}", P_TRAINED, field("models.lstm.ratio_first_last"), sig(2)),
+    Claim(Prose(PROBE, "--after-steps 300`"), "the GRU's {}:", P_TRAINED, field("models.gru.ratio_first_last"), sig(2)),
+    Claim(Prose(PROBE, "--after-steps 300`"), "the trained GRU's gradient is {} at t = 0", P_TRAINED,
+          field("models.gru.ratio_first_last"), lambda r: "larger" if r > 1 else "smaller"),  # fmt: skip
+]
+
+
+def check(readme: str, claims: list[Claim] = CLAIMS) -> list[str]:
+    """One line per claim that `readme` does not state as its artifact says."""
+    problems = []
+    for claim in claims:
+        try:
+            start, end = _span(readme, claim.where)
+        except LookupError as e:
+            problems.append(f"{claim}: not found in README ({e})")
+            continue
+        try:
+            pattern = claim.pattern()
+        except (OSError, LookupError, TypeError, ValueError) as e:  # the artifact is missing or lacks the figure
+            problems.append(f"{claim.where}: {claim.text!r}: cannot read it from docs/results/{claim.artifact} ({e!r})")
+            continue
+        if not pattern.search(readme, start, end):
+            found = " ".join(readme[start:end].split())
+            words = max((" ".join(lit.split()) for lit in claim.text.split("{}")), key=len)
+            at = found.find(words) if words else -1
+            if at >= 0:  # show README's text around the claim's words
+                found = found[max(at - 60, 0) : at + len(words) + 60]
+            problems.append(f"{claim}; README has: {found[:300]!r}")
+    return problems
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_readme_states_the_artifacts_numbers():
+    problems = check(README.read_text(encoding="utf-8"))
+    assert not problems, "README.md and docs/results/ disagree:\n" + "\n".join(problems)
+
+
+def test_each_claim_is_found_once_where_it_is_meant():
+    """A claim's text must stand once in its place, so that the mutation test below means something."""
+    readme = README.read_text(encoding="utf-8")
+    for claim in CLAIMS:
+        start, end = _span(readme, claim.where)
+        assert len(claim.pattern().findall(readme, start, end)) == 1, str(claim)
+
+
+def _mutate(figure: str) -> str:
+    """A different figure: its first digit bumped, or a number where it had none."""
+    digit = re.search(r"\d", figure)
+    if not digit:
+        return "0"
+    i = digit.start()
+    return figure[:i] + str((int(figure[i]) + 1) % 10) + figure[i + 1 :]
+
+
+def _id(claim: Claim) -> str:
+    where = claim.where
+    return f"{where.key}|{where.column}" if isinstance(where, Row) else claim.text
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=[f"{i}:{_id(c)}" for i, c in enumerate(CLAIMS)])
+def test_a_changed_readme_figure_is_caught(claim: Claim):
+    """Change each figure of each claim in README's text (in memory): check() must report it."""
+    readme = README.read_text(encoding="utf-8")
+    start, end = _span(readme, claim.where)
+    match = claim.pattern().search(readme, start, end)
+    assert match, str(claim)
+    for group in range(1, len(claim.values()) + 1):
+        a, b = match.span(group)
+        changed = readme[:a] + _mutate(readme[a:b]) + readme[b:]
+        assert check(changed, [claim]), f"changing {readme[a:b]!r} went unnoticed: {claim}"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        next(c for c in CLAIMS if c.where == Row(PROBE, "RNN", "t = 25", after="`rnnlab probe-gradients` (")),
+        next(c for c in CLAIMS if "orders of magnitude" in c.text),
+        next(c for c in CLAIMS if c.where == _train_row(NEXT_TOKEN) and "perplexity" in c.text),
+    ],
+    ids=["table cell", "prose", "results table"],
+)
+def test_an_edited_number_fails_the_whole_check(claim: Claim):
+    """The issue's example: someone edits one number of README's (a table cell, a word in prose);
+    the whole check reports that one claim, with the artifact's figure."""
+    readme = README.read_text(encoding="utf-8")
+    assert not check(readme)
+    start, end = _span(readme, claim.where)
+    a, b = claim.pattern().search(readme, start, end).span(1)
+    problems = check(readme[:a] + ("eleven" if readme[a:b] == "twelve" else _mutate(readme[a:b])) + readme[b:])
+    assert len(problems) == 1 and str(claim) in problems[0], problems
+
+
+def test_a_lost_heading_or_row_is_a_failure_too():
+    readme = README.read_text(encoding="utf-8")
+    assert any("not found in README" in p for p in check(readme.replace("\n## Results\n", "\n## Measurements\n", 1)))
+    row = next(line for line in readme.splitlines() if line.startswith("| GRU, update-gate bias 3, lr 1e-2 |"))
+    assert any("0 rows" in p for p in check(readme.replace(row + "\n", "", 1)))
+
+
+def test_every_results_folder_has_a_command_that_readme_shows():
+    folders = sorted(p for p in RESULTS.iterdir() if p.is_dir())
+    assert folders
+    readme = README.read_text(encoding="utf-8")
+    for folder in folders:
+        text = (folder / "command.txt").read_text(encoding="utf-8") if (folder / "command.txt").exists() else ""
+        commands = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("command:")]
+        assert commands, f"{folder.relative_to(ROOT)}: no command.txt with a 'command: ...' line"
+        for line in ("commit:", "date:"):
+            assert any(t.startswith(line) for t in text.splitlines()), f"{folder.name}/command.txt: no {line!r} line"
+        if folder.name in NOT_IN_README:
+            continue
+        for command in commands:
+            assert f"`{command}`" in readme, f"{folder.name}: README does not show `{command}`"
+        assert not list(folder.rglob("*.pt")), f"{folder.name}: checkpoints do not belong in docs/results"
+
+
+def test_every_results_folder_backs_a_claim_and_every_claim_has_its_artifact():
+    used = {claim.artifact.split("/", 1)[0] for claim in CLAIMS}
+    folders = {p.name for p in RESULTS.iterdir() if p.is_dir()}
+    assert used <= folders, f"claims without their folder: {sorted(used - folders)}"
+    assert folders - used <= set(NOT_IN_README), f"folders no claim reads: {sorted(folders - used - set(NOT_IN_README))}"
+    for claim in CLAIMS:
+        assert (RESULTS / claim.artifact).is_file(), str(claim.artifact)
