@@ -3,6 +3,7 @@
 from . import imdb as _imdb  # noqa: F401  (registers)
 from . import long_dependency as _long_dependency  # noqa: F401  (registers)
 from . import next_token as _next_token  # noqa: F401  (registers)
+from . import tagging as _tagging  # noqa: F401  (registers)
 from .base import Task, TokenTask
 
 __all__ = ["Task", "TokenTask"]
