@@ -277,6 +277,31 @@ def generate(
         run_generate(run, prompt=prompt, tokens=tokens, temperature=temperature, top_k=top_k, seed=seed, device=device, console=console)
 
 
+@app.command()
+def inspect(
+    run: Path = typer.Argument(..., help="Run directory of a recurrent model (rnn, lstm, gru, bilstm, bigru).", show_default=False),
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to read (IMDb or next-token runs), each in quotes; each gets its own output.", show_default=False),
+    example: Optional[int] = typer.Option(None, "--example", "-e", help="Inspect example N of --split instead of a text (default: example 0).", show_default=False),
+    split: str = typer.Option("test", "--split", help="val or test: where --example is taken from."),
+    units: int = typer.Option(4, "--units", "-k", help="How many memory carriers (units whose state changes least) to plot."),
+) -> None:
+    """Watch the gates and the memory of a trained LSTM, GRU or RNN at work on one input.
+
+    Runs the readable reference cells (same weights as the run's best checkpoint) and writes
+    RUN/inspect/<time>-<what>/: a heat map per gate and for the cell state (units x time),
+    gate_means.png, memory_carriers.png, gates.npz (every recorded array) and summary.json;
+    prints each gate's mean and saturation, the memory carriers and the parameters per gate block.
+
+    Examples:
+      rnnlab inspect runs/20261124-093000-long_dependency_lstm
+      rnnlab inspect runs/20261124-093000-imdb_bilstm "a great film, I loved it" --units 6
+    """
+    from .commands.inspect import inspect as run_inspect
+
+    with _user_errors():
+        run_inspect(run, list(texts or []), example=example, split=split, units=units, console=console)
+
+
 @app.command("runs")
 def list_runs(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Directory searched (recursively) for runs."),

@@ -1,4 +1,5 @@
-"""The readable reference cells equal PyTorch's fused nn.RNN / nn.LSTM / nn.GRU, in float64 to 1e-10."""
+"""The readable reference cells equal PyTorch's fused nn.RNN / nn.LSTM / nn.GRU, in float64 to 1e-10,
+alone and inside the whole RecurrentNet (model.implementation = fused | reference)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from rnnlab.config import resolve_config
+from rnnlab.contract import ModelSpec
+from rnnlab.engine import evaluate, fit, load_run_model
 from rnnlab.models.cells import RECORDED, ReferenceRecurrent, gate_blocks, param_count
+from rnnlab.models.recurrent import RecurrentConfig, RecurrentNet
+
+from conftest import tiny_raw
 
 MODES = ("rnn", "lstm", "gru")
 B, T, F_IN, H = 3, 7, 5, 4
@@ -193,3 +200,186 @@ def test_bad_inputs_raise(mode: str):
     with pytest.raises(RuntimeError):
         bad = torch.zeros(1, B + 1, H)
         ref(torch.randn(B, T, F_IN), (bad, bad) if mode == "lstm" else bad)
+
+
+# --- The whole RecurrentNet: model.implementation = fused against reference -----------------------
+
+NET_SPEC = ModelSpec(num_outputs=3, vocab_size=9, max_len=6)
+LENGTHS = (6, 2, 4, 1, 6)  # mixed, two of full length, one of length 1
+
+
+def _net(cell: str, implementation: str, *, seed: int = 0, **params) -> RecurrentNet:
+    torch.manual_seed(seed)
+    cfg = RecurrentConfig(name=cell, hidden_size=4, implementation=implementation, **params)
+    return RecurrentNet(cfg, NET_SPEC, cell)
+
+
+def _net_pair(cell: str, **params) -> tuple[RecurrentNet, RecurrentNet]:
+    """float64 fused and reference nets holding the same (large, non-default) weights."""
+    fused = _net(cell, "fused", **params).double()
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for p in fused.parameters():  # every module its own values: a mixed-up direction would show
+            p.normal_(0, 0.7, generator=gen)
+    ref = _net(cell, "reference", seed=99, **params).double()
+    ref.load_state_dict(fused.state_dict(), strict=True)
+    assert all(isinstance(m, nn.RNNBase) for m in fused.recurrent_modules())
+    assert all(isinstance(m, ReferenceRecurrent) for m in ref.recurrent_modules())
+    return fused, ref
+
+
+def _tokens(lengths=LENGTHS, vocab: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor(lengths)
+    tokens = torch.randint(1, vocab, (len(lengths), int(lengths.max())), generator=torch.Generator().manual_seed(2))
+    tokens[torch.arange(tokens.size(1)) >= lengths.unsqueeze(1)] = 0
+    return tokens, lengths
+
+
+def _run_net(model: RecurrentNet, tokens: torch.Tensor, lengths: torch.Tensor, seed: int = 5) -> dict:
+    """Outputs, each module's final (h, c) and every parameter's gradient of one forward/backward."""
+    states: dict[tuple[int, int], object] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, args, output, key=(i, d): states.__setitem__(key, output[1]))
+        for i, directions in enumerate(model.layers) for d, m in enumerate(directions)
+    ]  # fmt: skip
+    torch.manual_seed(seed)  # the same dropout masks for both
+    try:
+        feats = model.embed(tokens)
+        out = model.encode(feats, lengths)  # (B, T, dirs * H)
+        logits = model.head(model.drop(model.pool(out, lengths)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    valid = (torch.arange(tokens.size(1)) < lengths.unsqueeze(1)).unsqueeze(-1)
+    gen = torch.Generator().manual_seed(3)
+    w_out = torch.randn(out.shape, dtype=out.dtype, generator=gen)
+    w_logit = torch.randn(logits.shape, dtype=out.dtype, generator=gen)
+    model.zero_grad()
+    ((w_out * out * valid).sum() + (w_logit * logits).sum()).backward()
+    finals = {k: [t.detach() for t in (s if isinstance(s, tuple) else (s,))] for k, s in states.items()}
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    return {"out": (out * valid).detach(), "logits": logits.detach(), "finals": finals, "grads": grads}
+
+
+def _assert_same_run(a: dict, b: dict) -> None:
+    assert a["out"].abs().max() > 0.1
+    torch.testing.assert_close(b["out"], a["out"], **TOL)
+    torch.testing.assert_close(b["logits"], a["logits"], **TOL)
+    assert a["finals"].keys() == b["finals"].keys()
+    for key, states in a["finals"].items():
+        for sa, sb in zip(states, b["finals"][key], strict=True):  # h, and c for LSTM
+            torch.testing.assert_close(sb, sa, **TOL, msg=lambda m, k=key: f"final state of {k}: {m}")
+    assert a["grads"].keys() == b["grads"].keys()
+    for name, g in a["grads"].items():
+        assert g.abs().max() > 0, f"{name} got no gradient"
+        torch.testing.assert_close(b["grads"][name], g, **TOL, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("cell", MODES)
+def test_recurrent_net_reference_equals_fused(cell: str, bidirectional: bool, layers: int):
+    """float64, mixed lengths: every output, each module's final h (and c) and every parameter's
+    gradient of the whole network agree to 1e-10."""
+    fused, ref = _net_pair(cell, bidirectional=bidirectional, num_layers=layers)
+    tokens, lengths = _tokens()
+    _assert_same_run(_run_net(fused.eval(), tokens, lengths), _run_net(ref.eval(), tokens, lengths))
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
+def test_reference_equals_fused_with_every_pooling_dropout_and_embedding(pooling: str):
+    """Training mode with dropout (the same masks from the same seed), embeddings, two layers."""
+    params = {"bidirectional": True, "num_layers": 2, "dropout": 0.3, "pooling": pooling, "input": "embedding", "embedding_dim": 3}
+    fused, ref = _net_pair("lstm", **params)
+    tokens, lengths = _tokens()
+    _assert_same_run(_run_net(fused.train(), tokens, lengths), _run_net(ref.train(), tokens, lengths))
+
+
+@pytest.mark.parametrize("init", ["default", "forget_bias", "chrono"])
+@pytest.mark.parametrize("cell", MODES)
+def test_every_init_scheme_gives_the_same_weights_in_both(cell: str, init: str):
+    fused = _net(cell, "fused", init=init, forget_bias=2.0, bidirectional=True, num_layers=2)
+    ref = _net(cell, "reference", init=init, forget_bias=2.0, bidirectional=True, num_layers=2)
+    sd_f, sd_r = fused.state_dict(), ref.state_dict()
+    assert list(sd_r) == list(sd_f)
+    for name in sd_f:
+        assert torch.equal(sd_r[name], sd_f[name]), name
+    if cell != "rnn" and init != "default":  # the keep gate's bias really was set, in the reference too
+        h = 4
+        b = ref.layers[1][1].bias_ih_l0[h : 2 * h] + ref.layers[1][1].bias_hh_l0[h : 2 * h]
+        assert torch.all(b == 2.0) if init == "forget_bias" else torch.all(b >= 0)
+
+
+def test_use_implementation_swaps_in_place_and_draws_no_random_numbers():
+    model = _net("gru", "fused", bidirectional=True, num_layers=2).eval()
+    tokens, lengths = _tokens()
+    expected = model(tokens, lengths).detach()
+    before = torch.random.get_rng_state()
+    assert model.use_implementation("reference") is model
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert model.cfg.implementation == "reference" and not model.training
+    assert all(isinstance(m, ReferenceRecurrent) for m in model.recurrent_modules())
+    torch.testing.assert_close(model(tokens, lengths).detach(), expected, atol=1e-6, rtol=1e-5)
+    model.use_implementation("fused")
+    assert all(isinstance(m, nn.GRU) for m in model.recurrent_modules())
+    torch.testing.assert_close(model(tokens, lengths).detach(), expected, atol=0, rtol=0)
+    with pytest.raises(ValueError):
+        model.use_implementation("cudnn")
+    with pytest.raises(ValueError, match="reference"):
+        model.set_recording(True)
+
+
+@pytest.mark.parametrize("cell", MODES)
+def test_recorded_steps_are_in_reading_order_in_both_directions(cell: str):
+    _, ref = _net_pair(cell, bidirectional=True, num_layers=2)
+    ref.eval().set_recording(True)
+    tokens, lengths = _tokens()
+    with torch.no_grad():
+        out = ref.encode(ref.embed(tokens), lengths)  # last layer: [forward, backward]
+    rec = ref.recorded(lengths)
+    assert set(rec) == {(0, "forward"), (0, "backward"), (1, "forward"), (1, "backward")}
+    assert all(list(r) == list(RECORDED[cell]) for r in rec.values())
+    valid = (torch.arange(tokens.size(1)) < lengths.unsqueeze(1)).unsqueeze(-1)
+    torch.testing.assert_close(rec[(1, "forward")]["hidden"] * valid, out[..., :4] * valid, atol=0, rtol=0)
+    torch.testing.assert_close(rec[(1, "backward")]["hidden"] * valid, out[..., 4:] * valid, atol=0, rtol=0)
+    ref.set_recording(False)
+    with torch.no_grad():
+        ref(tokens, lengths)
+    with pytest.raises(ValueError, match="nothing recorded"):
+        ref.recorded(lengths)
+
+
+def _test_loss(model, task) -> float:
+    with torch.no_grad():
+        return evaluate(model, task, "test", torch.device("cpu"))["loss"]
+
+
+def test_a_checkpoint_trained_fused_scores_the_same_with_reference_cells(tmp_path):
+    raw = tiny_raw("lstm", steps=20, eval_every=10)
+    raw["model"].update(bidirectional=True, num_layers=2)
+    result = fit(resolve_config(raw), runs_dir=tmp_path, callbacks=[])
+    cfg, task, model, ckpt = load_run_model(result.run_dir, torch.device("cpu"))
+    assert cfg.model.implementation == "fused"
+    fused_loss = _test_loss(model, task)
+    assert fused_loss == pytest.approx(result.summary["test"]["loss"], abs=1e-6)
+
+    # 1. the same model object with its cells swapped
+    swapped = _test_loss(model.use_implementation("reference"), task)
+    # 2. a model built from the config with model.implementation=reference, loading the checkpoint
+    ref_cfg = resolve_config({**ckpt["config"], "model": {**ckpt["config"]["model"], "implementation": "reference"}})
+    built = RecurrentNet(ref_cfg.model, task.model_spec(), "lstm")
+    built.load_state_dict(ckpt["model"], strict=True)
+    rebuilt = _test_loss(built, task)
+    assert swapped == pytest.approx(fused_loss, abs=1e-6) and rebuilt == pytest.approx(fused_loss, abs=1e-6)
+
+
+@pytest.mark.parametrize("cell", MODES)
+def test_training_with_reference_cells_ends_where_fused_does(tmp_path, cell: str):
+    """Same seed: the same initial weights, data and dropout masks, so the same test loss to 1e-5
+    (float32: the kernels may round differently in the last bits, e.g. oneDNN's LSTM on the CPU)."""
+    losses = {}
+    for impl in ("fused", "reference"):
+        raw = tiny_raw(cell, steps=20, eval_every=10)
+        raw["model"].update(implementation=impl, dropout=0.1)
+        losses[impl] = fit(resolve_config(raw), runs_dir=tmp_path / impl, callbacks=[]).summary["test"]["loss"]
+    assert losses["reference"] == pytest.approx(losses["fused"], abs=1e-5)

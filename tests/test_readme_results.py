@@ -28,7 +28,7 @@ RESULTS = ROOT / "docs" / "results"
 
 # Folders of docs/results whose command README does not show (yet), with the reason.
 NOT_IN_README = {
-    "silver_pos": "the silver POS corpus of benchmarks/make_silver_pos.py (issue 16); its README section is still to come",
+    "silver_pos": "the silver POS corpus that benchmarks/make_silver_pos.py builds; the README shows the comparison trained on it",
 }
 
 
@@ -287,6 +287,38 @@ P_SUM, P_TRAINED = "probe_gradients_loss_sum/summary.json", "probe_gradients_aft
 GATED = ("lstm", "gru")
 LABEL = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
+# --- Inside the cell: rnnlab inspect ---
+GATES = "#### What the gates do on `long_dependency`, seq_len 100"
+SPEED = "#### Training on the reference cells: 5× slower per step; the same result (the LSTM: only without oneDNN)"
+INSPECT = {"LSTM, chrono init": ("inspect_lstm_chrono", "forget_gate"), "LSTM, default init": ("inspect_lstm_default", "forget_gate"),
+           "GRU, update-gate bias 3": ("inspect_gru", "update_gate")}
+AN, IMP, SP = "inspect_symbol_imprint/analysis.json", "inspect_symbol_imprint/imprint.json", "inspect_speed/results.json"
+f3 = lambda x: f"{float(x):.3f}"
+f2 = lambda x: f"{float(x):.2f}"
+e1 = lambda x: f"{float(x):.1e}".replace("e-0", "e-")
+e4 = lambda x: f"{float(x):.4e}".replace("e-0", "e-")
+def _carriers(d):
+    c = d["memory_carriers"]["layer0.forward"]
+    return tuple(v for m, n in zip(c["keep_gate_mean"], c["keep_gate_min"]) for v in (m, n))
+def _speed(model, impl):
+    return lambda d: tuple(r for r in d[model] if r["implementation"] == impl)
+def _ratio(model):
+    def get(d):
+        f, r = _speed(model, "fused")(d), _speed(model, "reference")(d)
+        ratios = [b["ms_per_step"] / a["ms_per_step"] for a, b in zip(f, r)]
+        return min(ratios), max(ratios)
+    return get
+
+
+POS = "### Part-of-speech tagging: `rnnlab train configs/pos_bilstm.yaml`, the chapter's exercise 3"
+POS_RUNS = {"LSTM": "lstm", "bi-LSTM": "bilstm", "GRU": "gru", "bi-GRU": "bigru"}
+
+
+def _pos_summary(model: str) -> str:
+    (run,) = (RESULTS / "pos_compare").glob(f"*-{model}-seed0")
+    return f"pos_compare/{run.name}/summary.json"
+
+
 CLAIMS: list[Claim] = [
     # ## Results: the table's rows, found by their command
     Claim(_train_row(LSTM_50), "test accuracy {}", "long_dependency_lstm/summary.json", field("test.accuracy"), pct),
@@ -375,6 +407,53 @@ CLAIMS: list[Claim] = [
     Claim(Prose(PROBE, "--after-steps 300`"), "the GRU's {}:", P_TRAINED, field("models.gru.ratio_first_last"), sig(2)),
     Claim(Prose(PROBE, "--after-steps 300`"), "the trained GRU's gradient is {} at t = 0", P_TRAINED,
           field("models.gru.ratio_first_last"), lambda r: "larger" if r > 1 else "smaller"),  # fmt: skip
+    # Part-of-speech tagging on the silver corpus: the compare's table
+    *(
+        Claim(Row(POS, label, column), "{}", _pos_summary(model), field(key), pct)
+        for label, model in POS_RUNS.items()
+        for column, key in (("test accuracy", "test.accuracy"), ("unknown-word accuracy", "test.unk_accuracy"),
+                            ("unseen-word accuracy", "test.unseen_accuracy"))
+    ),
+    # Inside the cell: the inspect section's figures
+    *(c for run, (folder, gate) in INSPECT.items() for c in (
+        Claim(Row(GATES, run, "test accuracy"), "{}", f"{folder}/training_summary.json", field("test.accuracy"), pct),
+        Claim(Row(GATES, run, "keep gate: mean, share above 0.9"), gate.replace("_", " ") + " {}, {}", f"{folder}/summary.json",
+              lambda d, g=gate: (f3(d["gates"][f"layer0.forward.{g}"]["mean"]), pct(d["gates"][f"layer0.forward.{g}"]["above_0.9"]))),
+        Claim(Row(GATES, run, "the 4 steadiest units: keep gate mean (min)"), "{} ({}), {} ({}), {} ({}), {} ({})", f"{folder}/summary.json", _carriers, f3),
+    )),
+    Claim(Prose(GATES, "With chrono initialisation"), "{} of its 32 units stay above 0.9", AN, lambda d: d["lstm_chrono"]["units_keep_above_0.9_at_every_step_after_t0"]),
+    Claim(Prose(GATES, "With chrono initialisation"), "(mean {},", "inspect_lstm_chrono/summary.json", lambda d: d["gates"]["layer0.forward.input_gate"]["mean"], f3),
+    Claim(Prose(GATES, "With chrono initialisation"), "{} of the values below 0.1", "inspect_lstm_chrono/summary.json", lambda d: d["gates"]["layer0.forward.input_gate"]["below_0.1"], lambda x: f"{100 * x:.0f}%"),
+    Claim(Prose(GATES, "With chrono initialisation"), "from {} at t = 0", IMP, field("LSTM, chrono init (cell state).t=0"), lambda x: f"{x:.1f}"),
+    Claim(Prose(GATES, "With chrono initialisation"), "to {} at t = 99", IMP, field("LSTM, chrono init (cell state).t=99"), lambda x: f"{x:.0f}"),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "between {} and {}", AN, lambda d: (d["lstm_default"]["keep_min"], d["lstm_default"]["keep_max"]), f2),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "mean {} (its", "inspect_lstm_default/summary.json", lambda d: d["gates"]["layer0.forward.forget_gate"]["mean"], f2),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "last step, {}, the mean is", AN, field("lstm_default.last_checkpoint.step")),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "lower still, {})", AN, field("lstm_default.last_checkpoint.forget_gate_mean"), f2),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "states is {} at t = 0", IMP, field("LSTM, default init (cell state).t=0"), f2),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "{} at t = 10, {} at t = 20 and {} (float32 rounding)", IMP,
+          lambda d: tuple(d["LSTM, default init (cell state)"][t] for t in ("t=10", "t=20", "t=99")), e1),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "from t = {} on", AN, field("lstm_default.imprint_first_t_at_its_final_value")),
+    Claim(Prose(GATES, "With PyTorch's default initialisation"), "a factor of {}–{} per step", AN, lambda d: tuple(d["lstm_default"]["imprint_shrink_per_step_t1_to_t20"]), f2),
+    Claim(Prose(GATES, "The GRU does it differently"), "(mean {} at t = 1", AN, field("gru.keep_mean_over_units_at_t.1"), f2),
+    Claim(Prose(GATES, "The GRU does it differently"), "({} of 32)", AN, lambda d: d["gru"]["units_keep_above_0.9_at_every_step_after_t0"]),
+    Claim(Prose(GATES, "The GRU does it differently"), "unit {}: z {},", "inspect_gru/summary.json",
+          lambda d: (d["memory_carriers"]["layer0.forward"]["units"][0], f3(d["memory_carriers"]["layer0.forward"]["keep_gate_mean"][0]))),
+    Claim(Prose(GATES, "The GRU does it differently"), "falls to {} by t = 99", AN, field("gru.keep_mean_over_units_at_t.99"), f2),
+    Claim(Prose(GATES, "The GRU does it differently"), "largest difference is {})", IMP, field("GRU, update-gate bias 3 (hidden state).t=99"), lambda x: f"{x:.1f}"),
+    *(c for model, impl in (("lstm", "fused"), ("lstm", "reference"), ("gru", "fused"), ("gru", "reference")) for c in (
+        Claim(Row(SPEED, f"{model.upper()}, {impl}", "test accuracy"), "{}", SP, lambda d, m=model, i=impl: _speed(m, i)(d)[0]["test_accuracy"], pct),
+        Claim(Row(SPEED, f"{model.upper()}, {impl}", "test loss"), "{}", SP, lambda d, m=model, i=impl: _speed(m, i)(d)[0]["test_loss"], e4),
+        Claim(Row(SPEED, f"{model.upper()}, {impl}", "ms per step (round 1, round 2)"), "{}, {}", SP,
+              lambda d, m=model, i=impl: tuple(r["ms_per_step"] for r in _speed(m, i)(d)), f2),
+    )),
+    Claim(Prose(SPEED, "The\nreference LSTM takes"), "reference LSTM takes {}–{}× as long", SP, _ratio("lstm"), lambda x: f"{x:.1f}"),
+    Claim(Prose(SPEED, "The\nreference LSTM takes"), "the reference GRU {}–{}×", SP, _ratio("gru"), lambda x: f"{x:.1f}"),
+    Claim(Prose(SPEED, "Each run repeats itself exactly"), "a difference of {},", SP,
+          lambda d: abs(d["lstm"][0]["test_loss"] - d["lstm"][1]["test_loss"]), e1),
+    Claim(Prose(SPEED, "Each run repeats itself exactly"), "the very same test loss, {}, the", SP,
+          lambda d: d["same_seed_py"]["oneDNN off"]["fused"] if d["same_seed_py"]["oneDNN off"]["fused"] == d["same_seed_py"]["oneDNN off"]["reference"] else None,
+          lambda x: f"{x:.16e}".replace("e-0", "e-")),
 ]
 
 

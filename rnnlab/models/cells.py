@@ -5,7 +5,10 @@
 `ReferenceRecurrent(mode, input_size, hidden_size)` is a drop-in replacement for a single-layer,
 single-direction, batch_first `nn.RNN(nonlinearity="tanh")`, `nn.LSTM` or `nn.GRU`: same parameter
 names, shapes and gate layout (so state dicts load both ways), same initial weights from the same
-seed, same outputs and gradients (tests/test_cells.py checks all of it to 1e-10 in float64).
+seed, same outputs and gradients (tests/test_cells.py checks all of it to 1e-10 in float64). In
+float32 it does PyTorch's own CPU arithmetic in the same order, so results agree to the last bit or
+nearly; nn.LSTM runs on oneDNN on the CPU by default, whose rounding differs (~1e-7), and over a
+whole training run such differences grow (README: "Inside the cell").
 
 The chapter writes each gate with one matrix on the concatenation [h_{t-1}, x_t] and one bias:
     f_t = sigma(W_f [h_{t-1}, x_t] + b_f)
@@ -27,9 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GATE_BLOCKS", "RECORDED", "ReferenceRecurrent", "gate_blocks", "param_count"]
+__all__ = ["BLOCK_NAMES", "GATE_BLOCKS", "RECORDED", "ReferenceRecurrent", "gate_blocks", "param_count"]
 
-GATE_BLOCKS: dict[str, int] = {"rnn": 1, "lstm": 4, "gru": 3}
+# The row blocks of weight_ih_l0 / weight_hh_l0 / the biases, in PyTorch's order.
+BLOCK_NAMES: dict[str, tuple[str, ...]] = {
+    "rnn": ("hidden",),
+    "lstm": ("input_gate", "forget_gate", "candidate", "output_gate"),
+    "gru": ("reset_gate", "update_gate", "candidate"),
+}
+GATE_BLOCKS: dict[str, int] = {mode: len(names) for mode, names in BLOCK_NAMES.items()}
 
 RECORDED: dict[str, tuple[str, ...]] = {
     "rnn": ("hidden",),
@@ -87,7 +96,8 @@ def _gru_step(xw: torch.Tensor, hw: torch.Tensor, h: torch.Tensor, c: torch.Tens
     h_tilde = torch.tanh(n_x + r_t * n_h)  # h~_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
     # The chapter's z_t weights the new state, h_t = (1 - z_t) h_{t-1} + z_t h~_t; PyTorch's z_t weights
     # the old one (its z_t is the chapter's 1 - z_t). We follow PyTorch, so that weights load as they are.
-    h_t = (1 - z_t) * h_tilde + z_t * h  # h_t = (1 - z_t) * h~_t + z_t * h_{t-1}
+    # h_t = (1 - z_t) * h~_t + z_t * h_{t-1}, in the order PyTorch's CPU kernel computes it (same rounding):
+    h_t = h_tilde + z_t * (h - h_tilde)
     return {"reset_gate": r_t, "update_gate": z_t, "candidate": h_tilde, "hidden": h_t}
 
 
@@ -173,13 +183,14 @@ class ReferenceRecurrent(nn.Module):
             raise ValueError(f"{self.mode}: the sequence needs at least one time step")
         h, c = self._initial_state(x, hx)
         step = _STEPS[self.mode]
-        # W_ih x_t + b_ih does not depend on h_{t-1}: one matmul for all steps instead of T small ones.
-        xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, G*H)
+        # W_ih x_t + b_ih does not depend on h_{t-1}: one matmul for all steps instead of T small ones,
+        # time-major as PyTorch's own CPU kernel lays it out, so that the gradients are summed in its order too.
+        xw = F.linear(x.transpose(0, 1), self.weight_ih_l0, self.bias_ih_l0)  # (T, B, G*H)
         outputs: list[torch.Tensor] = []
         steps: dict[str, list[torch.Tensor]] = {name: [] for name in RECORDED[self.mode]} if self.record else {}
         for t in range(x.size(1)):
             hw = F.linear(h, self.weight_hh_l0, self.bias_hh_l0)  # (B, G*H); the only recurrent matmul
-            acts = step(xw[:, t], hw, h, c)
+            acts = step(xw[t], hw, h, c)
             h, c = acts["hidden"], acts.get("cell")
             outputs.append(h)
             for name, values in steps.items():

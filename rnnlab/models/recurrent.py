@@ -2,6 +2,11 @@
 builders over it (models/builders.py).
 
     rnnlab train configs/long_dependency_lstm.yaml model.hidden_size=64
+    rnnlab train configs/long_dependency_lstm.yaml model.implementation=reference
+
+`model.implementation` picks the cells: `fused`, PyTorch's kernels, or `reference`, the readable
+step-by-step cells of models/cells.py, which can record every gate (`rnnlab inspect`). Both have
+the same parameter names, so a checkpoint of one loads into the other.
 
 Exact and fast on padded batches. Sequences are padded at the end, so the forward direction's
 outputs at true positions never see padding; its final state is gathered at each sequence's true
@@ -22,11 +27,14 @@ from torch import nn
 from ..config import MAX_SIZE, ModelConfig
 from ..contract import ModelSpec
 from ..errors import UserError
+from .cells import ReferenceRecurrent
 from .init import apply_gate_init
 
-__all__ = ["RecurrentConfig", "RecurrentNet", "reverse_padded", "CELLS"]
+__all__ = ["RecurrentConfig", "RecurrentNet", "reverse_padded", "CELLS", "IMPLEMENTATIONS", "DIRECTIONS"]
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+IMPLEMENTATIONS = ("fused", "reference")
+DIRECTIONS = ("forward", "backward")
 
 
 class RecurrentConfig(ModelConfig):
@@ -44,6 +52,18 @@ class RecurrentConfig(ModelConfig):
     )
     forget_bias: float = Field(1.0, ge=-100, le=100)
     chrono_max: int | None = Field(None, ge=3, le=MAX_SIZE, description="T_max for chrono; default the task's length")
+    implementation: Literal["fused", "reference"] = Field(
+        "fused", description="fused: PyTorch's kernels; reference: the readable step-by-step cells (slower; same weights)"
+    )
+
+
+def _recurrent_module(implementation: str, cell: str, input_size: int, hidden: int) -> nn.Module:
+    """One single-layer, single-direction, batch_first module; both kinds draw the same initial
+    weights from the same random state."""
+    if implementation == "reference":
+        return ReferenceRecurrent(cell, input_size, hidden)
+    extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+    return CELLS[cell](input_size, hidden, batch_first=True, **extra)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -101,13 +121,11 @@ class RecurrentNet(nn.Module):
             in_size = spec.input_size
         self.input_size = in_size
         hidden, dirs = cfg.hidden_size, 2 if cfg.bidirectional else 1
-        rnn_cls = CELLS[cell]
-        extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
         # One single-direction, single-layer module per (layer, direction): the backward direction
         # needs its own within-length reversal, which a fused bidirectional module cannot do.
         self.layers = nn.ModuleList(
             nn.ModuleList(
-                rnn_cls(in_size if i == 0 else hidden * dirs, hidden, batch_first=True, **extra) for _ in range(dirs)
+                _recurrent_module(cfg.implementation, cell, in_size if i == 0 else hidden * dirs, hidden) for _ in range(dirs)
             )
             for i in range(cfg.num_layers)
         )
@@ -117,8 +135,45 @@ class RecurrentNet(nn.Module):
         self.head = nn.Linear(out_size, spec.num_outputs)
         apply_gate_init(self.recurrent_modules(), cell, cfg.init, cfg.forget_bias, cfg.chrono_max or spec.max_len)
 
-    def recurrent_modules(self) -> list[nn.RNNBase]:
+    def recurrent_modules(self) -> list[nn.RNNBase | ReferenceRecurrent]:
         return [m for layer in self.layers for m in layer]
+
+    def use_implementation(self, implementation: str) -> "RecurrentNet":
+        """Swap every recurrent module for the other implementation in place, weights, device and
+        dtype kept; returns self. (Equal to building with that `model.implementation` and loading
+        this model's state dict.)"""
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+        for directions in self.layers:
+            for d, old in enumerate(directions):
+                with torch.random.fork_rng(devices=[]):  # its throwaway initial weights draw no numbers of ours
+                    new = _recurrent_module(implementation, self.cell, old.input_size, old.hidden_size)
+                new.load_state_dict(old.state_dict())  # copies values into the new module's tensors
+                directions[d] = new.to(device=old.weight_ih_l0.device, dtype=old.weight_ih_l0.dtype).train(old.training)
+        self.cfg = self.cfg.model_copy(update={"implementation": implementation})
+        return self
+
+    def set_recording(self, on: bool) -> None:
+        """Reference cells only: keep every step's gates of the next forwards (see `recorded`)."""
+        if on and self.cfg.implementation != "reference":
+            raise ValueError("only the reference cells record their gates: build with implementation='reference'")
+        for m in self.recurrent_modules():
+            if isinstance(m, ReferenceRecurrent):
+                m.record = on
+
+    def recorded(self, lengths: torch.Tensor | None = None) -> dict[tuple[int, str], dict[str, torch.Tensor]]:
+        """What the last forward recorded: (layer, "forward"/"backward") -> name -> (B, T, H), in
+        reading order (the backward direction's steps reversed back within each length, as its
+        outputs are); `lengths` must be those of that forward. Steps past a length are padding."""
+        out = {}
+        for i, directions in enumerate(self.layers):
+            for d, m in enumerate(directions):
+                if not getattr(m, "recorded", None):
+                    raise ValueError("nothing recorded: call set_recording(True) on a reference model, then forward")
+                out[(i, DIRECTIONS[d])] = {
+                    name: reverse_padded(v, lengths) if d == 1 else v for name, v in m.recorded.items()
+                }
+        return out
 
     @property
     def out_size(self) -> int:

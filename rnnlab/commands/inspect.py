@@ -1,0 +1,491 @@
+"""`rnnlab inspect`: watch a trained recurrent network's gates and memory at work, step by step.
+
+    rnnlab inspect runs/<run>                                 # example 0 of the test split
+    rnnlab inspect runs/<run> --example 7 --split val --units 5
+    rnnlab inspect runs/<imdb run> "a great film, I loved it" "dull and far too long"
+
+Loads the run's best checkpoint (whichever implementation trained it), swaps in the readable
+reference cells of models/cells.py with recording on (same weights: tests/test_cells.py proves
+them equal to PyTorch's kernels), runs them in float32 on the CPU on one input, and writes
+RUN/inspect/<time>-<what>/:
+
+    heatmap_<name>.png   units x time steps of every gate and of the state (LSTM: cell; GRU and
+                         RNN: hidden), one panel per layer and direction; text as x labels
+    gate_means.png       each gate's mean over the units against time
+    memory_carriers.png  the K units whose state changes least (magnitude aside), and their
+                         keep gate (LSTM forget gate, GRU update gate) against time
+    gates.npz            every recorded array as `layer<i>.<direction>.<name>`, (T, H) over the
+                         true steps only; `tokens` and `token_ids` (T,)
+    summary.json         per gate: mean and the fractions above 0.9 and below 0.1; the memory
+                         carriers; the parameters of each layer split into its gate blocks
+
+and prints the same figures, the chapter's parameter count (LSTM 4 gate blocks, GRU 3) computed
+from the weights, and the paths written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..contract import ClassifiesText, GeneratesText
+from ..engine import load_run_model
+from ..errors import UserError
+from ..models.cells import BLOCK_NAMES, param_count
+from ..models.recurrent import RecurrentNet
+from ..rundir import create_run_dir, write_json
+from ..tasks.base import TokenTask
+
+__all__ = ["inspect", "inspect_input", "parameter_blocks", "MAX_INSPECT_TOKENS"]
+
+# IMDb reviews are at most ~2,700 tokens; a longer text is read up to here, as `rnnlab predict` does.
+MAX_INSPECT_TOKENS = 5_000
+SATURATED_HIGH, SATURATED_LOW = 0.9, 0.1
+# The state each cell carries from step to step, and the gate that decides how much of it to keep
+# (PyTorch's GRU update gate z weights the old state: h_t = (1 - z) h~ + z h_{t-1}).
+STATE = {"rnn": "hidden", "lstm": "cell", "gru": "hidden"}
+KEEP_GATE = {"rnn": None, "lstm": "forget_gate", "gru": "update_gate"}
+MAX_X_LABELS = 60  # token labels on a heat map (each costs time to draw); longer texts show every k-th token
+
+
+@dataclass
+class _Input:
+    what: str  # the output directory's name after the time
+    description: str  # for people: "test example 3", "text 'great movie'"
+    inputs: torch.Tensor  # (1, T) token ids, or (1, T, F) features
+    tokens: list[str]  # one label per step
+    is_text: bool  # tokens are words or characters (x labels), not symbols of a synthetic task
+    target: Any = None
+
+
+# --- input: an example of a split, or a text ------------------------------------------------------
+
+
+def _example(task: Any, split: str, n: int) -> _Input:
+    """The n-th example of `split`: by its position in the split when batches carry it
+    (`extra["index"]`, IMDb), else the n-th in the order `rnnlab evaluate` reads them."""
+    if n < 0:
+        raise UserError(f"--example {n}: use an index from 0 up")
+    seen = 0
+    for batch in task.eval_batches(split):
+        index = batch.extra.get("index")
+        if index is not None:
+            hit = (torch.as_tensor(index) == n).nonzero().flatten()
+            row = int(hit[0]) if len(hit) else None
+        else:
+            row = n - seen if n < seen + len(batch) else None
+        seen += len(batch)
+        if row is not None:
+            length = int(batch.lengths[row]) if batch.lengths is not None else batch.inputs.size(1)
+            inputs = batch.inputs[row : row + 1, :length]
+            target = batch.targets[row]
+            target = target[:length].tolist() if target.dim() else int(target)
+            return _Input(f"{split}-example{n}", f"{split} example {n}", inputs, *_tokens(task, inputs[0]), target)
+    if seen == 0:
+        raise UserError(f"the {split} split of this run's task is empty; try --split {'val' if split == 'test' else 'test'}")
+    raise UserError(f"--example {n}: the {split} split has {seen:,} examples (0 to {seen - 1:,}); choose one of those")
+
+
+def _tokens(task: Any, ids: torch.Tensor) -> tuple[list[str], bool]:
+    """Step labels: the words (or characters) of a token task, else the symbols of a synthetic one."""
+    if isinstance(task, TokenTask):
+        return task.vocab.decode(ids), True
+    if ids.dim() == 1:  # long_dependency: symbol k is id k + 1 at t = 0, then empty steps (id 0)
+        return [f"symbol {int(i) - 1}" if int(i) else "·" for i in ids], False
+    return [str(t) for t in range(ids.size(0))], False
+
+
+def _text(task: Any, text: str, i: int, run: Path, task_name: str) -> _Input:
+    if not text.strip():
+        raise UserError(f"text {i} is empty; give some words, e.g. rnnlab inspect {run} \"a great film\"")
+    if isinstance(task, ClassifiesText):
+        batch, _ = task.encode_texts([text], max_tokens=MAX_INSPECT_TOKENS)
+        inputs = batch.inputs[:, : int(batch.lengths[0])]
+    elif isinstance(task, GeneratesText):
+        inputs = torch.tensor([task.prompt_ids(text)[:MAX_INSPECT_TOKENS]])
+    else:
+        raise UserError(
+            f"{run} is a run of task '{task_name}', which reads no text; inspect one of its examples instead: "
+            f"rnnlab inspect {run} --example 0"
+        )
+    words = re.findall(r"[a-z0-9]+", text.lower())[:4]
+    slug = "-".join(words)[:40].strip("-") or "input"
+    short = text if len(text) <= 60 else text[:57] + "..."
+    return _Input(f"text-{slug}", f"text {short!r}", inputs, *_tokens(task, inputs[0]))
+
+
+# --- what the cells did -----------------------------------------------------------------------------
+
+
+def _fractions(values: np.ndarray) -> dict[str, float]:
+    return {
+        "mean": float(values.mean()),
+        "above_0.9": float((values > SATURATED_HIGH).mean()),
+        "below_0.1": float((values < SATURATED_LOW).mean()),
+    }
+
+
+def _carriers(state: np.ndarray, keep: np.ndarray | None, k: int) -> dict[str, Any]:
+    """The K units whose state changes least from step to step after the first (the first step
+    writes the input): ranked by the mean |s_t - s_{t-1}|, after setting aside silent units (mean
+    |s| below a tenth of the largest unit's), which change little because they hold nothing."""
+    change = np.abs(np.diff(state, axis=0)).mean(axis=0) if state.shape[0] > 1 else np.zeros(state.shape[1])
+    size = np.abs(state).mean(axis=0)
+    silent = size < 0.1 * size.max()
+    order = sorted(range(state.shape[1]), key=lambda u: (bool(silent[u]), float(change[u])))[:k]
+    out: dict[str, Any] = {
+        "units": order,
+        "mean_abs_change": [float(change[u]) for u in order],
+        "mean_abs_state": [float(size[u]) for u in order],
+        "final_state": [float(state[-1, u]) for u in order],
+    }
+    if keep is not None:
+        later = keep[1:] if keep.shape[0] > 1 else keep  # the first step's keep gate has nothing to keep
+        out["keep_gate_mean"] = [float(later[:, u].mean()) for u in order]
+        out["keep_gate_min"] = [float(later[:, u].min()) for u in order]
+    return out
+
+
+def parameter_blocks(model: RecurrentNet) -> list[dict[str, Any]]:
+    """Each layer and direction's parameters, split into its gate blocks, counted on the weights
+    themselves; beside them what a vanilla RNN, an LSTM and a GRU of the same sizes would hold
+    (the chapter's comparison: G gate blocks of H x (F + H) weights and 2H biases each)."""
+    rows = []
+    names = BLOCK_NAMES[model.cell]
+    for i, directions in enumerate(model.layers):
+        for d, m in enumerate(directions):
+            h, f = m.hidden_size, m.input_size
+            tensors = [t for t in (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0) if t is not None]
+            blocks = tensors[0].size(0) // h
+            if blocks != len(names) or any(t.size(0) != blocks * h for t in tensors):
+                raise UserError(f"layer {i}: {tensors[0].size(0)} weight rows for hidden size {h}: not a {model.cell} layer")
+            per_block = {name: sum(t[k * h : (k + 1) * h].numel() for t in tensors) for k, name in enumerate(names)}
+            rows.append({
+                "layer": i, "direction": ("forward", "backward")[d], "input_size": f, "hidden_size": h,
+                "gate_blocks": blocks, "blocks": per_block, "total": sum(t.numel() for t in tensors),
+                "same_sizes": {mode: param_count(mode, f, h) for mode in ("rnn", "lstm", "gru")},
+            })  # fmt: skip
+    return rows
+
+
+def _prediction(task: Any, model: RecurrentNet, logits: torch.Tensor, item: _Input) -> dict[str, Any]:
+    probs = logits.float().softmax(-1)
+    if model.spec.per_step:  # a language model: what it expects after the last step
+        p = probs[0, -1]
+        token = int(p.argmax())
+        name = task.vocab.decode([token])[0] if isinstance(task, TokenTask) else str(token)
+        return {"next_token": name, "probability": round(float(p[token]), 4)}
+    p = probs[0]
+    label = int(p.argmax())
+    labels = getattr(task, "labels", None)
+    out: dict[str, Any] = {"label": labels[label] if labels else label, "probability": round(float(p[label]), 4)}
+    if isinstance(item.target, int):
+        out["target"] = labels[item.target] if labels else item.target
+    return out
+
+
+def inspect_input(
+    run: Path, cfg: Any, task: Any, model: RecurrentNet, item: _Input, *, units: int, trained_with: str
+) -> dict[str, Any]:
+    """Run the recording reference cells on one input; write the arrays, plots and summary."""
+    started = time.perf_counter()
+    with torch.inference_mode():
+        logits = model(item.inputs, torch.tensor([item.inputs.size(1)]))
+        recorded = model.recorded()
+    cell = model.cell
+    arrays = {
+        f"layer{i}.{direction}.{name}": values[0].float().numpy()
+        for (i, direction), acts in recorded.items() for name, values in acts.items()
+    }  # fmt: skip
+    panels = list(recorded)  # (layer, direction)
+    gates = [name for name in recorded[panels[0]] if name.endswith("_gate")]
+    k = min(units, model.cfg.hidden_size)
+    out_dir = _new_dir(run, item.what)
+
+    summary: dict[str, Any] = {
+        "run": str(run), "task": cfg.task.name, "model": cfg.model.name, "cell": cell, "trained_with": trained_with,
+        "input": item.description, "steps": len(item.tokens), "prediction": _prediction(task, model, logits, item),
+        "gates": {key: _fractions(v) for key, v in arrays.items() if key.rsplit(".", 1)[1] in gates},
+        "memory_carriers": {
+            f"layer{i}.{d}": {"state": STATE[cell], "keep_gate": KEEP_GATE[cell], **_carriers(
+                arrays[f"layer{i}.{d}.{STATE[cell]}"],
+                arrays.get(f"layer{i}.{d}.{KEEP_GATE[cell]}") if KEEP_GATE[cell] else None, k)}
+            for i, d in panels
+        },
+        "parameters": {"layers": parameter_blocks(model), "model_total": sum(p.numel() for p in model.parameters())},
+    }  # fmt: skip
+
+    written = []
+    np.savez(out_dir / "gates.npz", tokens=np.array(item.tokens, dtype=str), token_ids=_ids(item.inputs), **arrays)
+    written.append(out_dir / "gates.npz")
+    title = f"{run.name}: {item.description}"
+    for name in [*gates, STATE[cell]]:
+        written.append(_heatmap(out_dir / f"heatmap_{name}.png", {p: arrays[_key(p, name)] for p in panels},
+                                     item.tokens, item.is_text, name, title))  # fmt: skip
+    if gates:
+        means = {p: {g: arrays[_key(p, g)] for g in gates} for p in panels}
+        written.append(_gate_means(out_dir / "gate_means.png", means, title))
+    carriers = {p: summary["memory_carriers"][f"layer{p[0]}.{p[1]}"]["units"] for p in panels}
+    keep = KEEP_GATE[cell]
+    written.append(_memory_carriers_plot(
+        out_dir / "memory_carriers.png", {p: arrays[_key(p, STATE[cell])] for p in panels},
+        {p: arrays[_key(p, keep)] for p in panels} if keep else None, carriers, STATE[cell], keep, title,
+    ))  # fmt: skip
+    written.append(out_dir / "summary.json")
+    summary["files"] = [str(p) for p in written]
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def _key(panel: tuple[int, str], name: str) -> str:
+    return f"layer{panel[0]}.{panel[1]}.{name}"
+
+
+def _ids(inputs: torch.Tensor) -> np.ndarray:
+    return inputs[0].numpy() if inputs.dim() == 2 else np.arange(inputs.size(1))
+
+
+def _new_dir(run: Path, what: str) -> Path:
+    parent = run / "inspect"
+    try:
+        parent.mkdir(exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write {parent}: {e.strerror or e}; copy the run somewhere writable and inspect the copy") from None
+    return create_run_dir(parent, what)
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+_CMAPS = {"cell": ("RdBu_r", None), "hidden": ("RdBu_r", 1.0), "candidate": ("RdBu_r", 1.0)}
+
+
+def _panel_name(panel: tuple[int, str], panels: int) -> str:
+    return "" if panels == 1 else f"layer {panel[0]} {panel[1]}: "
+
+
+def _x_labels(ax: Any, tokens: list[str], is_text: bool) -> str:
+    """Tokens under the columns (every k-th for long texts), or a step axis; returns a note for the title."""
+    from matplotlib.transforms import blended_transform_factory
+
+    t = len(tokens)
+    if is_text:
+        width = ax.get_position().width * ax.figure.get_figwidth()  # inches
+        step = max(1, math.ceil(t / min(MAX_X_LABELS, int(8 * width))))  # about 8 rotated labels an inch
+        # Plain texts under the columns: a third of the time of as many tick labels.
+        ax.set_xticks([])
+        below = blended_transform_factory(ax.transData, ax.transAxes)
+        size = 6 if t > 40 else 8
+        for i in range(0, t, step):  # "$" would start matplotlib's mathtext
+            ax.text(i, -0.015, tokens[i].replace("$", r"\$"), rotation=90, ha="center", va="top", fontsize=size, transform=below)
+        return f" ({t} tokens, every {step}th shown)" if step > 1 else ""
+    ax.set_xlabel("t" + (f"  ({tokens[0]} at t = 0)" if tokens and tokens[0] != "·" else ""))
+    return ""
+
+
+def _figure(rows: int, cols: int, panel_w: float, panel_h: float, *, left: float = 0.8, right: float = 0.3,
+            bottom: float = 0.6, top: float = 0.6, hspace: float = 0.45, wspace: float = 0.8) -> tuple[Any, Any]:
+    """A grid of panels with margins fixed in inches: no tight_layout, which draws every figure
+    twice and took half of inspect's time."""
+    from ..plots import plt
+
+    width = left + right + cols * panel_w + (cols - 1) * wspace
+    height = bottom + top + rows * panel_h + (rows - 1) * hspace
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), dpi=100, squeeze=False)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        hspace=hspace / panel_h, wspace=wspace / panel_w)  # fmt: skip
+    return fig, axes
+
+
+def _save(fig: Any, path: Path) -> Path:
+    from ..plots import plt
+
+    fig.savefig(path, pil_kwargs={"compress_level": 1})  # 3x faster to write than the default level 6
+    plt.close(fig)
+    return path
+
+
+def _heatmap(path: Path, panels: dict[tuple[int, str], np.ndarray], tokens: list[str], is_text: bool, name: str, title: str) -> Path:
+    """Units (rows) x time steps (columns), one panel per layer and direction."""
+    t, h = next(iter(panels.values())).shape
+    cmap, bound = _CMAPS.get(name, ("viridis", None))
+    fig, axes = _figure(len(panels), 1, min(16.0, max(6.0, 0.03 * t)), min(4.0, max(1.4, 0.06 * h)),
+                        right=1.0, bottom=1.1 if is_text else 0.6, hspace=0.25)  # fmt: skip
+    if name.endswith("_gate"):
+        vmin, vmax = 0.0, 1.0
+    else:  # a state: symmetric around 0, one scale for every panel
+        top = bound or max(max(float(np.abs(v).max()) for v in panels.values()), 1e-6)
+        vmin, vmax = -top, top
+    for ax, (panel, values) in zip(axes[:, 0], panels.items()):
+        image = ax.imshow(values.T, aspect="auto", interpolation="nearest", cmap=cmap, vmin=vmin, vmax=vmax, origin="lower")
+        ax.set_ylabel(f"{_panel_name(panel, len(panels))}unit", fontsize=8)
+        if ax is not axes[-1, 0]:
+            ax.set_xticks([])
+    fig.colorbar(image, ax=list(axes[:, 0]), pad=0.01, fraction=0.03 if len(panels) == 1 else 0.02, aspect=10 * len(panels))
+    note = _x_labels(axes[-1, 0], tokens, is_text)
+    axes[0, 0].set_title(f"{title}: {name.replace('_', ' ')}{note}", fontsize=9)
+    return _save(fig, path)
+
+
+def _gate_means(path: Path, gates: dict, title: str) -> Path:
+    """Each gate's mean over the units against time; one panel per layer and direction."""
+    panels = list(gates)
+    fig, axes = _figure(len(panels), 1, 6.5, 2.6, right=1.7, top=0.7, hspace=0.35)
+    for ax, panel in zip(axes[:, 0], panels):
+        for gate, values in gates[panel].items():
+            ax.plot(values.mean(axis=1), label=gate.replace("_", " "), linewidth=1.5)
+        ax.set(ylabel=f"{_panel_name(panel, len(panels))}mean", ylim=(-0.02, 1.02))
+        ax.yaxis.label.set_fontsize(8)
+        ax.grid(alpha=0.3)
+        if ax is not axes[-1, 0]:
+            ax.set_xticklabels([])
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[0, 0].set_title(f"{title}: each gate's mean over the units", fontsize=9)
+    axes[-1, 0].set_xlabel("t")
+    return _save(fig, path)
+
+
+def _memory_carriers_plot(
+    path: Path, states: dict, keeps: dict | None, carriers: dict, state: str, keep: str | None, title: str
+) -> Path:
+    """Left: the carriers' state against time; right: their keep gate."""
+    cols = 2 if keeps is not None else 1
+    fig, axes = _figure(len(states), cols, 5.2, 2.6, top=0.8, hspace=0.5, right=1.1)
+    for row, (panel, values) in enumerate(states.items()):
+        units = carriers[panel]
+        prefix = _panel_name(panel, len(states))
+        for u in units:
+            axes[row, 0].plot(values[:, u], label=f"unit {u}", linewidth=1.4)
+        axes[row, 0].set(title=f"{prefix}{state} state of the {len(units)} steadiest units", ylabel=state)
+        if keeps is not None:
+            for u in units:
+                axes[row, 1].plot(keeps[panel][:, u], linewidth=1.4)
+            axes[row, 1].set(title=f"{prefix}their {keep.replace('_', ' ')}", ylabel=keep, ylim=(-0.02, 1.02))
+        for ax in axes[row]:
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+            if row < len(states) - 1:
+                ax.set_xticklabels([])
+        # one legend a row, outside: loc="best" would search every point of every line (slow)
+        axes[row, 0].figure.legend(*axes[row, 0].get_legend_handles_labels(), fontsize=7, loc="upper left",
+                                   bbox_to_anchor=(1.01, 1.0), bbox_transform=axes[row, -1].transAxes)  # fmt: skip
+    for ax in axes[-1]:
+        ax.set_xlabel("t")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+
+def _load(run: Path) -> tuple[Any, Any, RecurrentNet, str]:
+    if not run.is_dir():
+        raise UserError(f"run directory not found: {run}; `rnnlab runs` lists the runs under runs/")
+    if not (run / "checkpoints" / "best.pt").is_file():
+        hint = (f"continue it with: rnnlab train --resume {run}" if (run / "checkpoints" / "last.pt").is_file()
+                else "train one with: rnnlab train configs/long_dependency_lstm.yaml")  # fmt: skip
+        raise UserError(f"{run} has no checkpoints/best.pt (the run ended before its first evaluation); {hint}")
+    cfg, task, model, _ = load_run_model(run, torch.device("cpu"))
+    if not isinstance(model, RecurrentNet):
+        raise UserError(
+            f"{run} is a run of model '{cfg.model.name}', which has no recurrent cells to inspect; "
+            "inspect a run of rnn, lstm, gru, bilstm or bigru (e.g. rnnlab train configs/long_dependency_lstm.yaml)"
+        )
+    trained_with = model.cfg.implementation
+    model.float().use_implementation("reference").set_recording(True)
+    return cfg, task, model, trained_with
+
+
+def inspect(
+    run: Path, texts: list[str], *, example: int | None, split: str, units: int, console: Console
+) -> list[dict[str, Any]]:
+    """The command: one output directory per text (or the one example), a table of each."""
+    if split not in ("val", "test"):
+        raise UserError(f"--split {split!r}: use val or test")
+    if units < 1:
+        raise UserError(f"--units {units}: show at least 1 unit, e.g. --units 4")
+    if texts and example is not None:
+        raise UserError("give texts or --example N, not both")
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise UserError(f"text {i} is empty; give some words, e.g. rnnlab inspect {run} \"a great film\"")
+    cfg, task, model, trained_with = _load(run)
+    items = [_text(task, t, i, run, cfg.task.name) for i, t in enumerate(texts, start=1)] if texts else [_example(task, split, example or 0)]
+    summaries = []
+    for item in items:
+        summary = inspect_input(run, cfg, task, model, item, units=units, trained_with=trained_with)
+        _print(console, summary)
+        summaries.append(summary)
+    return summaries
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _print(console: Console, s: dict[str, Any]) -> None:
+    pred = s["prediction"]
+    said = (f"next token {pred['next_token']!r}" if "next_token" in pred else f"{pred['label']}") + f" ({_pct(pred['probability'])})"
+    if "target" in pred:
+        said += f", target {pred['target']}"
+    console.print(f"[bold]{escape(s['input'])}[/]: {s['steps']:,} steps, {s['cell']} cells; the model says {escape(said)}", soft_wrap=True)
+    if s["gates"]:
+        table = Table(title=f"gates over the {s['steps']:,} steps", title_justify="left")
+        for col in ("layer", "gate", "mean", "> 0.9", "< 0.1"):
+            table.add_column(col, justify="left" if col in ("layer", "gate") else "right")
+        for key, v in s["gates"].items():
+            where, gate = key.rsplit(".", 1)
+            table.add_row(where, gate, f"{v['mean']:.3f}", _pct(v["above_0.9"]), _pct(v["below_0.1"]))
+        console.print(table)
+    else:
+        console.print("[dim]a vanilla RNN has no gates: only its hidden state is recorded[/]")
+    first = next(iter(s["memory_carriers"].values()))
+    keep = first["keep_gate"]
+    table = Table(title=f"memory carriers: the units whose {first['state']} state changes least", title_justify="left")
+    columns = ["layer", "unit", "mean |Δ| per step", "mean |state|"] + ([f"{keep} mean (min)"] if keep else [])
+    for col in columns:
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for where, c in s["memory_carriers"].items():
+        for j, unit in enumerate(c["units"]):
+            extra = [f"{c['keep_gate_mean'][j]:.3f} ({c['keep_gate_min'][j]:.3f})"] if keep else []
+            table.add_row(where if j == 0 else "", str(unit), f"{c['mean_abs_change'][j]:.4f}", f"{c['mean_abs_state'][j]:.3f}", *extra)
+    console.print(table)
+    if s["cell"] == "gru":
+        console.print("[dim]PyTorch's update gate z keeps the old state: h_t = (1 - z) * h~_t + z * h_(t-1)[/]")
+    _print_parameters(console, s["parameters"], s["cell"])
+    console.print(f"wrote {len(s['files'])} files in {s['seconds']:.2f} s:")
+    for path in s["files"]:
+        console.print(f"  {escape(path)}", soft_wrap=True, highlight=False)
+
+
+def _print_parameters(console: Console, params: dict[str, Any], cell: str) -> None:
+    layers = params["layers"]
+    names = list(layers[0]["blocks"])
+    console.print(f"parameters of each {cell} layer by gate block, counted on the weights:", highlight=False)
+    table = Table()
+    for col in ("layer", "F", "H", *(n.removesuffix("_gate") for n in names), "total"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for r in layers:
+        table.add_row(f"{r['layer']}.{r['direction']}", str(r["input_size"]), str(r["hidden_size"]),
+                      *(f"{r['blocks'][n]:,}" for n in names), f"{r['total']:,}")  # fmt: skip
+    console.print(table)
+    first = layers[0]
+    same = first["same_sizes"]
+    f, h = first["input_size"], first["hidden_size"]
+    console.print(
+        f"each block holds H x (F + H) weights + 2H biases = {h} x ({f} + {h}) + {2 * h} = {h * (f + h) + 2 * h:,}; "
+        f"with these sizes an RNN (1 block) has {same['rnn']:,}, an LSTM (4) {same['lstm']:,}, "
+        f"a GRU (3) {same['gru']:,} = {same['gru'] / same['lstm']:.0%} of the LSTM. "
+        f"Whole model: {params['model_total']:,} parameters.",
+        soft_wrap=True, highlight=False,
+    )  # fmt: skip

@@ -1,0 +1,243 @@
+"""`rnnlab inspect`, end to end through the CLI, on tiny runs of every kind: long-dependency (RNN,
+LSTM, GRU), an IMDb-shaped archive (a two-layer bi-LSTM) and the next-token language model.
+
+    python -m pytest tests/test_inspect.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from rnnlab.cli import app
+from rnnlab.engine import load_run_model
+from rnnlab.models.cells import BLOCK_NAMES, RECORDED, param_count
+
+from conftest import ROOT, tiny_raw
+from imdb_fixtures import separable_reviews, write_imdb_archive
+
+STATE_PLOT = {"rnn": "hidden", "lstm": "cell", "gru": "hidden"}
+
+
+def _train(tmp: Path, raw: dict | None = None, args: list[str] | None = None) -> Path:
+    """A run trained through the CLI in its own runs directory; returns the run directory."""
+    runs = tmp / "runs"
+    if raw is not None:
+        (tmp / "cfg.yaml").write_text(yaml.safe_dump(raw))
+        args = [str(tmp / "cfg.yaml"), *(args or [])]
+    result = CliRunner().invoke(app, ["train", *args, "--runs-dir", str(runs), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (run,) = runs.iterdir()
+    return run
+
+
+def _outputs(run: Path) -> list[Path]:
+    return sorted((run / "inspect").iterdir())
+
+
+def _check_output(out_dir: Path, cell: str, steps: int, hidden: int, panels: list[str]) -> tuple[dict, dict]:
+    """Every file there, every array (steps, hidden) over the true steps, every figure in [0, 1]."""
+    gates = [n for n in RECORDED[cell] if n.endswith("_gate")]
+    expected = {"gates.npz", "summary.json", "memory_carriers.png", *(f"heatmap_{g}.png" for g in [*gates, STATE_PLOT[cell]])}
+    if gates:
+        expected.add("gate_means.png")
+    assert {p.name for p in out_dir.iterdir()} == expected
+    assert all((out_dir / name).stat().st_size > 1000 for name in expected)
+    with np.load(out_dir / "gates.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    assert set(arrays) == {"tokens", "token_ids"} | {f"{p}.{n}" for p in panels for n in RECORDED[cell]}
+    assert arrays["tokens"].shape == arrays["token_ids"].shape == (steps,)
+    for key, values in arrays.items():
+        if key.startswith("layer"):
+            assert values.shape == (steps, hidden), key
+            assert np.isfinite(values).all(), key
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert set(summary["gates"]) == {f"{p}.{g}" for p in panels for g in gates}
+    for key, figures in summary["gates"].items():
+        assert set(figures) == {"mean", "above_0.9", "below_0.1"}
+        assert all(0 <= v <= 1 for v in figures.values()), (key, figures)
+        assert figures["mean"] == pytest.approx(float(arrays[key].mean()), abs=1e-6)
+        assert figures["above_0.9"] == pytest.approx(float((arrays[key] > 0.9).mean()))
+    assert set(summary["memory_carriers"]) == set(panels)
+    assert summary["steps"] == steps and summary["cell"] == cell
+    assert sorted(Path(f).name for f in summary["files"]) == sorted(expected)
+    return summary, arrays
+
+
+def _check_parameters(summary: dict, cell: str) -> None:
+    """Part 6: each layer's parameters split into its gate blocks, from the weights."""
+    for row in summary["parameters"]["layers"]:
+        f, h = row["input_size"], row["hidden_size"]
+        assert list(row["blocks"]) == list(BLOCK_NAMES[cell]) and row["gate_blocks"] == len(BLOCK_NAMES[cell])
+        assert all(n == h * (f + h) + 2 * h for n in row["blocks"].values())
+        assert row["total"] == sum(row["blocks"].values()) == param_count(cell, f, h)
+        assert row["same_sizes"]["gru"] * 4 == row["same_sizes"]["lstm"] * 3
+
+
+# --- long dependency: RNN, LSTM, GRU (the GRU trained with the reference cells) ------------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_long_dependency_example(tmp_path, cli, cell):
+    raw = tiny_raw(cell)
+    if cell == "gru":
+        raw["model"]["implementation"] = "reference"
+    run = _train(tmp_path, raw)
+    code, out = cli("inspect", run, "--example", "3", "--units", "2")
+    assert code == 0, out
+    (out_dir,) = _outputs(run)
+    assert out_dir.name.endswith("-test-example3")
+    summary, arrays = _check_output(out_dir, cell, steps=6, hidden=8, panels=["layer0.forward"])
+    assert summary["trained_with"] == ("reference" if cell == "gru" else "fused")
+    assert arrays["tokens"][0].startswith("symbol ") and set(arrays["tokens"][1:]) == {"·"}
+    carriers = summary["memory_carriers"]["layer0.forward"]
+    assert len(carriers["units"]) == 2 and len(set(carriers["units"])) == 2
+    assert ("keep_gate_mean" in carriers) == (cell != "rnn")
+    _check_parameters(summary, cell)
+    for shown in ("memory carriers", f"parameters of each {cell} layer by gate block", str(out_dir / "summary.json")):
+        assert shown in out, shown
+    if cell == "lstm":
+        assert "forget_gate" in out and "75% of the LSTM" in out
+
+    # The recorded last hidden state is what the run's own (fused) model answers from.
+    cfg, task, model, _ = load_run_model(run, torch.device("cpu"))
+    batch = list(task.eval_batches("test"))[0]
+    with torch.no_grad():
+        expected = model(batch.inputs[3:4], None)
+        from_record = model.head(torch.from_numpy(arrays["layer0.forward.hidden"][-1:]))
+    torch.testing.assert_close(from_record, expected, atol=1e-5, rtol=1e-5)
+    assert summary["prediction"]["target"] == int(batch.targets[3])
+
+
+def test_implementation_key_is_listed_and_validated(cli):
+    code, out = cli("list")
+    assert code == 0 and "implementation" in out and "reference" in out
+    code, out = cli("config", ROOT / "configs" / "long_dependency_lstm.yaml", "model.implementation=slow")
+    assert code == 2 and "model.implementation" in out and "Traceback" not in out
+
+
+# --- IMDb-shaped archive: a two-layer bi-LSTM, texts and examples; a bag of words for the errors ----------
+
+
+@pytest.fixture(scope="module")
+def imdb_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("inspect_imdb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp / "cache"))  # never the user's cache
+        mp.delenv("RNNLAB_DATA_DIR", raising=False)
+        archive = write_imdb_archive(tmp / "aclImdb_v1.tar.gz", reviews=separable_reviews())
+        common = [f"task.data_path={archive}", "task.val_size=10", "train.epochs=1", "train.eval_every=null",
+                  "train.early_stopping=null", "train.batch_size=8", "device=cpu"]  # fmt: skip
+        bilstm = _train(tmp / "bilstm", args=[str(ROOT / "configs" / "imdb_bilstm.yaml"), *common, "model.embedding_dim=6",
+                        "model.hidden_size=5", "model.num_layers=2", "task.max_len=50", "task.vocab_size=30"])  # fmt: skip
+        bow = _train(tmp / "bow", args=[str(ROOT / "configs" / "imdb_bow.yaml"), *common, "model.embedding_dim=4", "model.buckets=50"])
+        yield {"bilstm": bilstm, "bow": bow}
+
+
+BILSTM_PANELS = ["layer0.forward", "layer0.backward", "layer1.forward", "layer1.backward"]
+
+
+def test_imdb_texts_one_output_each(imdb_runs, cli):
+    run = imdb_runs["bilstm"]
+    texts = ["A great film, I loved it!", "Dull $5 film: a waste of time, bad bad bad"]
+    code, out = cli("inspect", run, *texts)
+    assert code == 0, out
+    outputs = _outputs(run)
+    assert [p.name.split("-", 2)[2] for p in outputs] == ["text-a-great-film-i", "text-dull-5-film-a"]
+    _, task, _, _ = load_run_model(run, torch.device("cpu"))
+    for out_dir, text in zip(outputs, texts):
+        batch, _ = task.encode_texts([text])
+        steps = int(batch.lengths[0])
+        summary, arrays = _check_output(out_dir, "lstm", steps=steps, hidden=5, panels=BILSTM_PANELS)
+        assert list(arrays["tokens"]) == task.vocab.decode(batch.inputs[0, :steps])
+        assert summary["prediction"]["label"] in ("positive", "negative")
+        _check_parameters(summary, "lstm")
+        layers = summary["parameters"]["layers"]
+        assert [r["input_size"] for r in layers] == [6, 6, 10, 10]  # layer 1 reads both directions
+
+
+def test_imdb_example_has_its_true_length(imdb_runs, cli):
+    run = imdb_runs["bilstm"]
+    code, out = cli("inspect", run, "--example", "2", "--split", "val", "--units", "3")
+    assert code == 0, out
+    (out_dir,) = [p for p in _outputs(run) if p.name.endswith("val-example2")]
+    _, task, _, _ = load_run_model(run, torch.device("cpu"))
+    length = int(task.data.val.lengths[2])
+    summary, arrays = _check_output(out_dir, "lstm", steps=length, hidden=5, panels=BILSTM_PANELS)
+    inputs, _, labels = task.data.val.batch([2], pad_id=0)
+    assert arrays["token_ids"].tolist() == inputs[0, :length].tolist()
+    assert summary["prediction"]["target"] == task.labels[int(labels[0])]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--example", "5000"], "--example 5000: the test split has 20 examples (0 to 19); choose one of those"),
+        (["--example", "-1"], "--example -1"),
+        (["   "], "text 1 is empty"),
+        (["good", "--example", "0"], "not both"),
+        (["--split", "train"], "use val or test"),
+        (["--units", "0"], "--units 0"),
+    ],
+    ids=["example-out-of-range", "negative-example", "empty-text", "text-and-example", "bad-split", "no-units"],
+)
+def test_user_mistakes_exit_2_without_a_traceback(imdb_runs, cli, args, message):
+    code, out = cli("inspect", imdb_runs["bilstm"], *args)
+    assert code == 2 and message in out and "Traceback" not in out, out
+
+
+def test_runs_that_cannot_be_inspected(imdb_runs, cli, tmp_path):
+    code, out = cli("inspect", imdb_runs["bow"], "great film")
+    assert code == 2 and "no recurrent cells" in out and "Traceback" not in out, out
+    assert not (imdb_runs["bow"] / "inspect").exists()
+
+    copy = tmp_path / "copy"
+    shutil.copytree(imdb_runs["bilstm"], copy, ignore=shutil.ignore_patterns("best.pt", "inspect"))
+    code, out = cli("inspect", copy)
+    assert code == 2 and "no checkpoints/best.pt" in out and f"rnnlab train --resume {copy}" in out, out
+
+    code, out = cli("inspect", tmp_path / "nowhere")
+    assert code == 2 and "run directory not found" in out and "Traceback" not in out
+
+
+def test_text_on_a_task_that_reads_none(tmp_path, cli):
+    run = _train(tmp_path, tiny_raw("lstm", steps=10))
+    code, out = cli("inspect", run, "hello")
+    assert code == 2 and "reads no text" in out and "--example 0" in out and "Traceback" not in out, out
+    assert not (run / "inspect").exists()  # refused before anything is written
+
+
+# --- next-token language model ---------------------------------------------------------------------
+
+
+def test_next_token_text_and_example(tmp_path, cli):
+    raw = {
+        "name": "tiny_lm", "seed": 0, "device": "cpu",
+        "task": {"name": "next_token", "num_sequences": 100, "min_n": 1, "max_n": 4},
+        "model": {"name": "lstm", "hidden_size": 6},
+        "train": {"lr": 0.02, "batch_size": 16, "epochs": 1},
+    }  # fmt: skip
+    run = _train(tmp_path, raw)
+    code, out = cli("inspect", run, "a a a b")
+    assert code == 0, out
+    (text_dir,) = _outputs(run)
+    summary, arrays = _check_output(text_dir, "lstm", steps=4, hidden=6, panels=["layer0.forward"])
+    assert list(arrays["tokens"]) == ["a", "a", "a", "b"]
+    assert summary["prediction"]["next_token"] in ("a", "b", "EOS", "<unk>", "<pad>")
+
+    code, out = cli("inspect", run, "--example", "0", "--split", "val", "--units", "10")  # more units than there are: all 6
+    assert code == 0, out
+    example_dir = [p for p in _outputs(run) if p != text_dir][0]
+    _, task, _, _ = load_run_model(run, torch.device("cpu"))
+    first = next(iter(task.eval_batches("val")))
+    length = int(first.lengths[0])
+    summary, arrays = _check_output(example_dir, "lstm", steps=length, hidden=6, panels=["layer0.forward"])
+    assert arrays["token_ids"].tolist() == first.inputs[0, :length].tolist()
+    assert sorted(summary["memory_carriers"]["layer0.forward"]["units"]) == list(range(6))
