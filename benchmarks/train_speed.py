@@ -9,11 +9,12 @@ max pooling, dropout 0.5) on the same length-bucketed training batches, tokens p
   (a) fused:     a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
                  batch, no lengths, fp32: the kernel's speed with nothing exact around it;
   (b) before:    rnnlab's exact path as it was before issue 15 (the backward direction reversed
-                 with gather, nn.Dropout), through the engine's own training step, fp32;
+                 with gather, nn.Dropout), through the engine's own training step, fp32, on the
+                 flagship's batches of that time (64 reviews; `--before-batch-size`), as many reviews;
   (c) now fp32:  rnnlab's model and engine step as they are, fp32;
   (d) now bf16:  the same under CPU bf16 autocast (train.precision=bf16).
 
-Each path trains on the same `--batches` batches per round; the paths take turns `--rounds`
+Paths (a), (c) and (d) train on the same `--batches` batches of the config's size per round; the paths take turns `--rounds`
 times and the medians are reported, so a neighbour's load hits every path alike. The fraction of
 the matrix-multiply peak counts the LSTM's arithmetic only (forward and backward: about
 6 x 4H(E+H) x 2 FLOPs per token per direction).
@@ -117,12 +118,13 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def imdb_part(args: argparse.Namespace, runs_dir: Path) -> tuple[dict[str, float], float]:
+def imdb_part(args: argparse.Namespace, runs_dir: Path) -> tuple[dict[str, float], tuple]:
     base = derive_config(load_config(args.config), {"task.data_path": args.data, "device": "cpu"})
+    before_cfg = {"train.precision": "fp32", "train.batch_size": args.before_batch_size}
     runs: dict[str, Run] = {}
-    for name, precision in (("(a) fused nn.LSTM, fp32", "fp32"), ("(b) before, fp32", "fp32"),
-                            ("(c) now, fp32", "fp32"), ("(d) now, bf16", "bf16")):
-        run = Run(derive_config(base, {"train.precision": precision}), callbacks=[])
+    for name, changes in (("(a) fused nn.LSTM, fp32", {"train.precision": "fp32"}), ("(b) before, fp32", before_cfg),
+                          ("(c) now, fp32", {"train.precision": "fp32"}), ("(d) now, bf16", {"train.precision": "bf16"})):
+        run = Run(derive_config(base, changes), callbacks=[])
         run.setup(runs_dir, None)
         runs[name] = run
     first = next(iter(runs.values()))
@@ -133,23 +135,32 @@ def imdb_part(args: argparse.Namespace, runs_dir: Path) -> tuple[dict[str, float
     before.load_state_dict(runs["(b) before, fp32"].model.state_dict())
     _swap_model(runs["(b) before, fp32"], before)
 
-    it = iter(first.task.train_batches(0))
-    batches = [next(it) for _ in range(args.batches + 2)]
-    warm, batches = batches[:2], batches[2:]
-    tokens = sum(int(b.lengths.sum()) for b in batches)
-    for run in runs.values():
-        _timed(run, warm)
+    def draw(run: Run, reviews: int) -> tuple[list[Batch], list[Batch]]:
+        it = iter(run.task.train_batches(0))
+        warm = [next(it) for _ in range(2)]
+        out: list[Batch] = []
+        while sum(len(b) for b in out) < reviews:
+            out.append(next(it))
+        return warm, out
+
+    warm, batches = draw(first, args.batches * base.train.batch_size)
+    # The path before issue 15 trains on the flagship's batches of that time (smaller), as many reviews.
+    before_warm, before_batches = draw(runs["(b) before, fp32"], sum(len(b) for b in batches))
+    own = {name: (before_warm, before_batches) if name.startswith("(b)") else (warm, batches) for name in runs}
+    tokens = {name: sum(int(b.lengths.sum()) for b in bs) for name, (_, bs) in own.items()}
+    for name, run in runs.items():
+        _timed(run, own[name][0])
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(args.rounds):
         for name, run in runs.items():
-            seconds[name].append(_timed(run, batches))
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(')')[0]})" f" {tokens / s[-1]:,.0f}" for n, s in seconds.items()) + " tokens/s")
+            seconds[name].append(_timed(run, own[name][1]))
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(')')[0]})" f" {tokens[n] / s[-1]:,.0f}" for n, s in seconds.items()) + " tokens/s")
     for run in runs.values():
         run.close()
-    rates = {name: tokens / statistics.median(s) for name, s in seconds.items()}
+    rates = {name: tokens[name] / statistics.median(s) for name, s in seconds.items()}
     mean_t = statistics.mean(b.inputs.size(1) for b in batches)
-    padding = 1 - tokens / sum(b.inputs.numel() for b in batches)
-    return rates, (m.hidden_size, m.embedding_dim, mean_t, padding, len(batches), batches[0].inputs.size(0))
+    padding = 1 - tokens["(c) now, fp32"] / sum(b.inputs.numel() for b in batches)
+    return rates, (m.hidden_size, m.embedding_dim, mean_t, padding, len(batches), base.train.batch_size, len(before_batches))
 
 
 def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, float]:
@@ -190,21 +201,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an extracted aclImdb/")
     parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm.yaml"), help="whose network to time")
-    parser.add_argument("--batches", type=int, default=12, help="IMDb batches per path and round")
+    parser.add_argument("--batches", type=int, default=12, help="IMDb batches (of the config's size) per path and round")
+    parser.add_argument("--before-batch-size", type=int, default=64, help="path (b)'s batch size: the flagship's before issue 15")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--small-steps", type=int, default=100, help="long-dependency steps per path and round")
     args = parser.parse_args()
 
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     with tempfile.TemporaryDirectory() as d:
-        rates, (hidden, emb, mean_t, padding, n, bs) = imdb_part(args, Path(d))
+        rates, (hidden, emb, mean_t, padding, n, bs, n_before) = imdb_part(args, Path(d))
         small = long_dependency_part(args, Path(d))
 
     flops_per_token = 2 * 6 * 4 * hidden * (emb + hidden)  # two directions, forward + backward
     print(f"\nmatrix multiply peak (2048x2048): fp32 {peaks['fp32']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f} GFLOP/s; "
           f"torch threads {torch.get_num_threads()}")
-    print(f"IMDb bi-LSTM (hidden {hidden}, embedding {emb}): {n} bucketed batches of {bs}, mean length {mean_t:.0f}, "
-          f"padding {padding:.1%}; median of {args.rounds} alternating rounds")
+    print(f"IMDb bi-LSTM (hidden {hidden}, embedding {emb}): {n} bucketed batches of {bs} (path (b): {n_before} of "
+          f"{args.before_batch_size}, the flagship's batch before issue 15), mean length {mean_t:.0f}, padding {padding:.1%}; "
+          f"median of {args.rounds} alternating rounds")
     print(f"{'path':28}{'tokens/s':>12}{'vs (b)':>8}{'GFLOP/s':>9}{'of peak':>9}")
     for name, rate in rates.items():
         peak = peaks["bf16" if "bf16" in name else "fp32"]
