@@ -111,17 +111,16 @@ def test_ctrl_c_stops_every_job_keeps_finished_runs_and_writes_results(tmp_path)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
                             start_new_session=True)  # fmt: skip
     deadline = time.time() + 120
-    while time.time() < deadline:  # wait until both first jobs are training
-        runs = list((tmp_path / "r").glob("*/*/metrics.jsonl"))
-        if len(runs) >= 2 and all(p.stat().st_size > 0 for p in runs):
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: every process of the group
+    # Stop as soon as both first jobs have their run directories: one may still be setting up,
+    # the moment a second SIGINT once turned into a run left "running" without a checkpoint.
+    while time.time() < deadline and len(list((tmp_path / "r").glob("*/*/config.yaml"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: every process of its group
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, out + err
     (parent,) = (tmp_path / "r").iterdir()
     rows = list(csv.DictReader((parent / "results.csv").open()))
-    assert rows and all(r["status"] == "interrupted" for r in rows)
+    assert rows and all(r["status"] == "interrupted" for r in rows), [(r["model"], r["seed"], r["status"], r["steps"]) for r in rows]
     assert json.loads((parent / "summary.json").read_text())["status"] == "interrupted"
     assert "compare interrupted" in err
     for r in rows:  # each interrupted job saved a resumable checkpoint

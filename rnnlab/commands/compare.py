@@ -30,6 +30,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -588,6 +589,18 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
                    TextColumn("{task.fields[info]}"), console=console, disable=not progress)  # fmt: skip
     task = bar.add_task("runs", total=len(runs), info="")
     user_error: str | None = None
+    # Each job runs in its own process group, so a Ctrl-C in the terminal reaches this process only
+    # and each job gets exactly one SIGINT from here: a second one would stop a job that is still
+    # setting up at once, before it could save anything. SIGTERM and SIGHUP are passed on the same way.
+    signum = signal.SIGINT
+
+    def forward(sig: int, frame: Any) -> None:
+        nonlocal signum
+        signum = sig
+        raise KeyboardInterrupt
+
+    previous = ({s: signal.signal(s, forward) for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None}
+                if threading.current_thread() is threading.main_thread() else {})  # fmt: skip
     try:
         with bar:
             while pending or running:
@@ -595,7 +608,7 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
                     run, config = pending.pop(0)
                     log = (logs / f"{run.cfg.run_name}.log").open("w")
                     cmd = [sys.executable, "-m", "rnnlab", *_train_command(config, parent)[1:]]
-                    running[subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)] = (run, log)
+                    running[subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)] = (run, log)
                 bar.update(task, info=", ".join(r.cfg.run_name for r, _ in running.values()))
                 for proc in [p for p in running if p.poll() is not None]:
                     run, log = running.pop(proc)
@@ -617,10 +630,9 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
                 if running:
                     time.sleep(0.2)
     except KeyboardInterrupt:
-        # The terminal's Ctrl-C reaches every job; a signal sent to this process alone does not.
         for proc in running:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signum)
         for proc, (run, log) in running.items():
             try:
                 proc.wait(timeout=120)
@@ -631,7 +643,10 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
             row = _row_from_disk(run, run_dir) if run_dir is not None else None
             if row is not None:
                 done[order[id(run)]] = row
-        stopped = TrainingStopped("compare interrupted", 128 + signal.SIGINT, None)  # type: ignore[arg-type]
+        stopped = TrainingStopped("compare interrupted", 128 + signum, None)  # type: ignore[arg-type]
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
     if user_error is not None:
         for proc in running:
             proc.kill()
