@@ -110,7 +110,9 @@ class TrainingPlots(Callback):
     """plots/loss.png and plots/accuracy.png (or the task's metric) against step."""
 
     def on_end(self, run: "Run", result: "FitResult") -> None:
-        plot_training_curves(run.history, run.run_dir / "plots", run.cfg.run_name, chance=run.task.chance)
+        task = run.task
+        plot_training_curves(run.history, run.run_dir / "plots", run.cfg.run_name, chance=task.chance,
+                             chance_label=task.chance_label, baseline=task.baseline)  # fmt: skip
 
 
 class FinalTable(Callback):
@@ -128,25 +130,27 @@ class FinalTable(Callback):
 def print_final_table(console: Console, run: "Run", summary: dict[str, Any]) -> None:
     cfg, task = run.cfg, run.task
     metric = task.primary_metric
-    pct = metric.endswith("accuracy")
     table = Table(title=f"{cfg.run_name} · {cfg.model.name} on {cfg.task.name}", title_justify="left")
     table.add_column("split")
-    table.add_column("loss", justify="right")
-    table.add_column(metric.replace("_", " "), justify="right")
     shown = summary.get("test") or summary.get("val") or {}
-    extra = [k for k, v in shown.items() if isinstance(v, float) and k not in ("loss", metric)]
-    for k in extra:
+    columns = ["loss", *([metric] if metric != "loss" else []), *(k for k, v in shown.items() if isinstance(v, float) and k not in ("loss", metric))]
+    for k in columns:
         table.add_column(k.replace("_", " "), justify="right")
     val = summary.get("val")
     for split, row in ((f"val (best, step {(val or {}).get('step')})", val), ("test", summary.get("test"))):
         if row:
-            cells = (fmt_metric(row.get(k), k.endswith("accuracy")) for k in extra)
-            table.add_row(split, fmt_metric(row.get("loss")), fmt_metric(row.get(metric), pct), *cells)
-    baseline = getattr(task, "baseline", None)
-    if task.chance is not None and pct:
-        table.add_row("[dim]chance[/]", "", f"[dim]{100 * task.chance:.2f}%[/]")
-    elif baseline is not None:
-        table.add_row(f"[dim]{baseline[1]}[/]", f"[dim]{baseline[0]:.4f}[/]", "")
+            table.add_row(split, *(fmt_metric(row.get(k), k.endswith("accuracy")) for k in columns))
+    # What a model that learnt nothing gets: the chance accuracy and the task's baseline loss, on
+    # one row when the same answer gives both (the copy task's memoryless model).
+    chance = f"[dim]{100 * task.chance:.2f}%[/]" if task.chance is not None else None
+    baseline = task.baseline
+    if baseline is not None and chance and baseline[1] == task.chance_label:
+        table.add_row(f"[dim]{baseline[1]}[/]", *(f"[dim]{baseline[0]:.4f}[/]" if k == "loss" else chance if k == "accuracy" else "" for k in columns))
+    else:
+        if chance and "accuracy" in columns:
+            table.add_row(f"[dim]{task.chance_label}[/]", *(chance if k == "accuracy" else "" for k in columns))
+        if baseline is not None:
+            table.add_row(f"[dim]{baseline[1]}[/]", *(f"[dim]{baseline[0]:.4f}[/]" if k == "loss" else "" for k in columns))
     console.print(table)
     console.print(
         f"{summary['status']} · {summary['steps']:,} steps in {summary['wall_time_s']:.1f}s "

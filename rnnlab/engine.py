@@ -375,6 +375,8 @@ class Run:
             "epochs": self.epoch,
             "wall_time_s": round(self.elapsed_before, 3),
             "chance": self.task.chance,
+            **({"chance_label": self.task.chance_label} if self.task.chance_label != "chance" else {}),
+            **({"baseline_loss": self.task.baseline[0], "baseline": self.task.baseline[1]} if self.task.baseline else {}),
             **({"start_weights": self.notes} if self.notes else {}),
         }
         self._write_summary()

@@ -56,8 +56,10 @@ def line_plot(
     return path
 
 
-def plot_training_curves(rows: list[dict[str, Any]], plots_dir: Path, title: str, chance: float | None = None) -> list[Path]:
-    """plots/loss.png and plots/accuracy.png: train and validation against step."""
+def plot_training_curves(rows: list[dict[str, Any]], plots_dir: Path, title: str, chance: float | None = None,
+                         chance_label: str = "chance", baseline: tuple[float, str] | None = None) -> list[Path]:
+    """plots/loss.png and plots/accuracy.png: train and validation against step, with the chance
+    accuracy and the task's baseline loss as dashed lines."""
     written = []
     for metric in ("loss", "accuracy"):
         series = {}
@@ -67,7 +69,7 @@ def plot_training_curves(rows: list[dict[str, Any]], plots_dir: Path, title: str
                 xs, ys = zip(*pts)
                 series["validation" if split == "val" else split] = (xs, ys, None, None)
         if series:
-            hline = (chance, "chance") if metric == "accuracy" and chance else None
+            hline = (chance, chance_label) if metric == "accuracy" and chance else (baseline if metric == "loss" else None)
             ylim = ACCURACY_YLIM if metric == "accuracy" else None
             written.append(
                 line_plot(plots_dir / f"{metric}.png", series, title=f"{title}: {metric}", xlabel="step", ylabel=metric, hline=hline, ylim=ylim)

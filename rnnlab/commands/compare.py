@@ -229,6 +229,8 @@ def _row(run: PlannedRun, result: FitResult) -> dict[str, Any]:
         "run_dir": str(result.run_dir),
         "_history": result.history,
         "_chance": s.get("chance"),
+        "_chance_label": s.get("chance_label", "chance"),
+        "_baseline_loss": s.get("baseline_loss"),
     }
 
 
@@ -308,6 +310,15 @@ def _table_cells(a: dict[str, Any]) -> list[str]:
     ]
 
 
+def _baselines(rows: list[dict[str, Any]]) -> str:
+    """The task's baseline loss per length, e.g. the copy task's memoryless 10 ln 8 / (T + 20)."""
+    per_len = {r["seq_len"]: r["_baseline_loss"] for r in rows if r.get("_baseline_loss") is not None}
+    if not per_len:
+        return ""
+    shown = ", ".join(f"{v:.4f}" + (f" at {n}" if n is not None and len(per_len) > 1 else "") for n, v in sorted(per_len.items(), key=lambda kv: kv[0] or 0))
+    return f" (loss {shown})"
+
+
 def _write_markdown(path: Path, title: str, aggregate: list[dict[str, Any]], rows: list[dict[str, Any]], chance: float | None, plots: list[Path]) -> None:
     lines = [f"# {title}", ""]
     seeds = max((a["runs"] for a in aggregate), default=1)
@@ -316,7 +327,8 @@ def _write_markdown(path: Path, title: str, aggregate: list[dict[str, Any]], row
         "mean over the seeds that reached it ((k/n): only k of n seeds did; —: none)."
     )
     if chance is not None:
-        lines.append(f"Chance: {100 * chance:.1f}%.")
+        label = next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
+        lines.append(f"{label[0].upper()}{label[1:]}: {100 * chance:.1f}%{_baselines(rows)}.")
     lines += ["", *markdown_table(_TABLE_HEAD, [_table_cells(a) for a in aggregate])]
     run_rows = [
         [r["model"], str(r["seq_len"]) if r["seq_len"] is not None else "—", str(r["seed"]), _pct(r["test_accuracy"]),
@@ -355,7 +367,8 @@ def _curve_series(rows: list[dict[str, Any]], label_of) -> dict[str, tuple]:
 
 def _plots(parent: Path, rows: list[dict[str, Any]], aggregate: list[dict[str, Any]], models: list[str], chance: float | None, task: str) -> list[Path]:
     plots_dir = parent / "plots"
-    hline = (chance, "chance") if chance else None
+    label = next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
+    hline = (chance, label) if chance else None
     seeds = len({r["seed"] for r in rows})
     band = f"\nmean over {seeds} seeds, band: min–max" if seeds > 1 else ""
     lens = sorted({r["seq_len"] for r in rows if r["seq_len"] is not None})
@@ -495,7 +508,8 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
                 [_table_cells(a) for a in aggregate])  # fmt: skip
     notes = ["to 90%/99%: steps until validation accuracy first reached it (— never; (k/n): only k of n seeds did)"]
     if chance is not None and not math.isnan(chance):
-        notes.insert(0, f"chance {100 * chance:.1f}%")
+        label = next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
+        notes.insert(0, f"{label} {100 * chance:.1f}%" + _baselines(rows))
     console.print(f"[dim]{' · '.join(notes)}[/]")
     console.print(f"{len(finished)} of {len(runs)} runs finished in {wall:.0f}s · results: [bold]{parent}[/] (results.csv, results.md, plots/)")
     if stopped:

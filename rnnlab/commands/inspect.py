@@ -89,7 +89,7 @@ def _example(task: Any, split: str, n: int) -> _Input:
             length = int(batch.lengths[row]) if batch.lengths is not None else batch.inputs.size(1)
             inputs = batch.inputs[row : row + 1, :length]
             target = batch.targets[row]
-            target = target[:length].tolist() if target.dim() else int(target)
+            target = target[:length].tolist() if target.dim() else target.item()
             return _Input(f"{split}-example{n}", f"{split} example {n}", inputs, *_tokens(task, inputs[0]), target)
     if seen == 0:
         raise UserError(f"the {split} split of this run's task is empty; try --split {'val' if split == 'test' else 'test'}")
@@ -179,6 +179,11 @@ def parameter_blocks(model: RecurrentNet) -> list[dict[str, Any]]:
 
 
 def _prediction(task: Any, model: RecurrentNet, logits: torch.Tensor, item: _Input) -> dict[str, Any]:
+    if model.spec.output == "regression":  # one number, e.g. the adding problem's sum
+        out: dict[str, Any] = {"value": round(float(logits.float().reshape(-1)[0]), 4)}
+        if item.target is not None:
+            out["target"] = round(float(item.target), 4)
+        return out
     probs = logits.float().softmax(-1)
     if model.spec.per_step:  # a language model: what it expects after the last step
         p = probs[0, -1]
@@ -188,7 +193,7 @@ def _prediction(task: Any, model: RecurrentNet, logits: torch.Tensor, item: _Inp
     p = probs[0]
     label = int(p.argmax())
     labels = getattr(task, "labels", None)
-    out: dict[str, Any] = {"label": labels[label] if labels else label, "probability": round(float(p[label]), 4)}
+    out = {"label": labels[label] if labels else label, "probability": round(float(p[label]), 4)}
     if isinstance(item.target, int):
         out["target"] = labels[item.target] if labels else item.target
     return out

@@ -27,6 +27,8 @@ class Task:
 
     primary_metric = "accuracy"  # chosen on validation to pick the best checkpoint
     chance: float | None = None  # accuracy of guessing, shown beside the results
+    chance_label = "chance"  # what `chance` is, on plots and in the final table
+    baseline: tuple[float, str] | None = None  # (loss, what reaches it): a loss to beat, e.g. a memoryless model's
 
     def __init__(self, cfg: TaskConfig, *, seed: int = 0, batch_size: int = 32):
         self.cfg = cfg

@@ -1,10 +1,16 @@
 """The chapter's long-dependency recall task: remember the symbol shown at t=0.
 
     rnnlab train configs/long_dependency_lstm.yaml task.seq_len=100
+    rnnlab train configs/long_dependency_lstm.yaml task.distractors=true   # the honest test of memory
 
 Input: one symbol out of `num_classes` at t=0, then `seq_len - 1` empty steps (the all-zero
 vector, token id 0); the model answers at the last step. Training batches are drawn fresh from a
 seeded generator; validation and test sets are fixed by the seed.
+
+The plain task has only `num_classes` distinct inputs, so its test set repeats the training
+inputs exactly and 100% cannot tell memory from memorising ten patterns. With `distractors`, the
+steps after t=0 carry random symbols of a separate set (ids after the recall symbols): no two
+inputs repeat, and only a model that keeps the first symbol through the noise answers right.
 """
 
 from __future__ import annotations
@@ -29,12 +35,17 @@ class LongDependencyConfig(TaskConfig):
     num_classes: int = Field(10, ge=2, le=10_000)
     val_size: int = Field(1000, ge=1, le=1_000_000)
     test_size: int = Field(1000, ge=1, le=1_000_000)
+    distractors: bool = Field(False, description="fill the steps after t=0 with random symbols of a separate set")
+    num_distractors: int = Field(8, ge=1, le=10_000, description="size of the distractor set")
 
 
-def recall_batch(targets: torch.Tensor, seq_len: int) -> Batch:
-    """Token ids (B, seq_len): symbol k is id k+1 at t=0, empty steps are id 0."""
+def recall_batch(targets: torch.Tensor, seq_len: int, noise: torch.Tensor | None = None) -> Batch:
+    """Token ids (B, seq_len): symbol k is id k+1 at t=0; the later steps are id 0 (empty) or,
+    with distractors, `noise` (B, seq_len - 1) of ids beyond the recall symbols."""
     inputs = torch.zeros(targets.size(0), seq_len, dtype=torch.long)
     inputs[:, 0] = targets + 1
+    if noise is not None:
+        inputs[:, 1:] = noise
     return Batch(inputs, targets)
 
 
@@ -50,26 +61,37 @@ class LongDependencyTask(Task):
         self.generator = torch.Generator().manual_seed(self.seed)
         # Fixed evaluation sets: drawn from their own seeded streams so that they do not depend
         # on how many training batches were drawn.
-        self._eval_targets = {
-            split: torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(self.seed * 7919 + k))
-            for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1)
-        }
+        self._eval: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1):
+            g = torch.Generator().manual_seed(self.seed * 7919 + k)
+            targets = torch.randint(cfg.num_classes, (n,), generator=g)
+            self._eval[split] = (targets, self._noise(n, g))
+
+    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        if not self.cfg.distractors:
+            return None
+        first = self.cfg.num_classes + 1
+        return torch.randint(first, first + self.cfg.num_distractors, (n, self.cfg.seq_len - 1), generator=generator)
 
     def model_spec(self) -> ModelSpec:
-        return ModelSpec(num_outputs=self.cfg.num_classes, vocab_size=self.cfg.num_classes + 1, max_len=self.cfg.seq_len)
+        vocab = self.cfg.num_classes + 1 + (self.cfg.num_distractors if self.cfg.distractors else 0)
+        return ModelSpec(num_outputs=self.cfg.num_classes, vocab_size=vocab, max_len=self.cfg.seq_len)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         while True:
             # Every process draws the same global batch and keeps its slice: together they train
             # on exactly what one process would.
             targets = torch.randint(self.cfg.num_classes, (self.batch_size,), generator=self.generator)
-            yield recall_batch(targets[self.rank :: self.world_size], self.cfg.seq_len)
+            noise = self._noise(self.batch_size, self.generator)
+            mine = slice(self.rank, None, self.world_size)
+            yield recall_batch(targets[mine], self.cfg.seq_len, noise[mine] if noise is not None else None)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
-        targets = self._eval_targets[split]
+        targets, noise = self._eval[split]
         size = max(self.batch_size, 250)
         for start in range(0, targets.size(0), size):
-            yield recall_batch(targets[start : start + size], self.cfg.seq_len)
+            part = slice(start, start + size)
+            yield recall_batch(targets[part], self.cfg.seq_len, noise[part] if noise is not None else None)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
