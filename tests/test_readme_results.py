@@ -123,13 +123,16 @@ def _span(readme: str, where: Row | Prose) -> tuple[int, int]:
 
 @cache
 def load(rel: str) -> Any:
-    """docs/results/<rel>: JSON as a dict, CSV as a list of dicts (strings), JSONL as a list of dicts."""
+    """docs/results/<rel>: JSON as a dict, CSV as a list of dicts (strings), JSONL as a list of dicts,
+    text (a benchmark's output) as it is."""
     path = RESULTS / rel
     if path.suffix == ".json":
         return json.loads(path.read_text(encoding="utf-8"))
     if path.suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
+    if path.suffix == ".txt":  # a benchmark's printed output
+        return path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     raise ValueError(f"unknown artifact type: {rel}")
@@ -167,6 +170,18 @@ def aggregate(model: str, seq_len: int) -> Callable[[dict], dict]:
     def get(data: dict) -> dict:
         (entry,) = [a for a in data["aggregate"] if a["model"] == model and a["seq_len"] == seq_len]
         return entry
+
+    return get
+
+
+def printed(pattern: str) -> Callable[[str], Any]:
+    """The groups of `pattern` in a benchmark's output (one value, or a tuple for several)."""
+
+    def get(text: str) -> Any:
+        m = re.search(pattern, text, re.M)
+        if not m:
+            raise LookupError(f"{pattern!r} not in the output")
+        return m.group(1) if len(m.groups()) == 1 else m.groups()
 
     return get
 
@@ -319,6 +334,29 @@ def _pos_summary(model: str) -> str:
     return f"pos_compare/{run.name}/summary.json"
 
 
+
+# --- IMDb ---
+COMPARE = "### `rnnlab compare`"
+IMDB = "### IMDb sentiment: `rnnlab train configs/imdb_bilstm.yaml`, `rnnlab predict`"
+CPU_SPEED = "### Speed on a CPU"
+IMDB_CMD = "rnnlab train configs/imdb_bilstm.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
+IMDB_FP32_CMD = IMDB_CMD + " train.precision=fp32"
+PIPELINE_CMD = "python benchmarks/imdb_pipeline.py --data ../shared/data/aclImdb_v1.tar.gz"
+SPEED_CMD = "python benchmarks/train_speed.py --data ../shared/data/aclImdb_v1.tar.gz"
+FLAG, FLAG32 = "imdb_bilstm/summary.json", "imdb_bilstm_fp32/summary.json"
+PIPE, SPEED_OUT = "imdb_pipeline/output.txt", "train_speed/output.txt"
+SPEED_PATHS = {"a": "(a) a plain fused `nn.LSTM(bidirectional=True)`, fp32", "b": "(b) rnnlab's step before bf16 (batch 64), fp32",
+               "c": "(c) rnnlab's step now (batch 128), fp32", "d": "(d) rnnlab's step now, bf16"}
+
+
+def pct2(x: Any) -> str:  # 0.89804 -> 89.80%
+    return f"{100 * float(x):.2f}%"
+
+
+def _pct2_or_int(x: Any) -> str:  # accuracies as pct2, steps as counts
+    return count(x) if isinstance(x, int) else pct2(x)
+
+
 CLAIMS: list[Claim] = [
     # ## Results: the table's rows, found by their command
     Claim(_train_row(LSTM_50), "test accuracy {}", "long_dependency_lstm/summary.json", field("test.accuracy"), pct),
@@ -454,7 +492,50 @@ CLAIMS: list[Claim] = [
     Claim(Prose(SPEED, "Each run repeats itself exactly"), "the very same test loss, {}, the", SP,
           lambda d: d["same_seed_py"]["oneDNN off"]["fused"] if d["same_seed_py"]["oneDNN off"]["fused"] == d["same_seed_py"]["oneDNN off"]["reference"] else None,
           lambda x: f"{x:.16e}".replace("e-0", "e-")),
+    # --- compare --jobs 2 against one run at a time ---
+    Claim(Prose(COMPARE, "Two jobs on 2 cores"), "took\n{} s, against {} s for", "compare_jobs2/summary.json",
+          lambda d: (d["wall_time_s"], load("compare_jobs1/summary.json")["wall_time_s"]), lambda x: f"{x:.1f}"),
+    *(Claim(Prose(COMPARE, "Two jobs on 2 cores"), f"{LABEL[m]} {{}}", f"compare_jobs{j}/summary.json", aggregate(m, 100), pm)
+      for m in ("lstm", "gru", "rnn") for j in (1, 2)),
+    Claim(Prose(COMPARE, "Two jobs on 2 cores"), "(LSTM at seq_len 100: {} one at a time, {} with jobs)", "compare_jobs1/summary.json",
+          lambda d: (aggregate("lstm", 100)(d), aggregate("lstm", 100)(load("compare_jobs2/summary.json"))), steps_to("steps_to_90")),
+    # --- IMDb: the flagship in bf16 and fp32, the pipeline and the training-speed benchmarks ---
+    Claim(_train_row(IMDB_CMD), "test accuracy **{}**", FLAG, field("test.accuracy"), pct2),
+    Claim(_train_row(IMDB_CMD), "(best validation {}, step {} of {})", FLAG, lambda d: (d["val"]["accuracy"], d["val"]["step"], d["steps"]), _pct2_or_int),
+    Claim(_train_row(IMDB_CMD, "experiment"), "CPU, {}", FLAG, field("precision")),
+    Claim(_train_row(IMDB_FP32_CMD), "test accuracy {}", FLAG32, field("test.accuracy"), pct2),
+    Claim(_train_row(IMDB_FP32_CMD), "(best validation {}, step {})", FLAG32, lambda d: (d["val"]["accuracy"], d["val"]["step"]), _pct2_or_int),
+    Claim(_train_row(IMDB_FP32_CMD, "experiment"), "the same in {}", FLAG32, field("precision")),
+    Claim(Prose(IMDB, "Training curves of that run"), "rises to {} at step {}", FLAG, lambda d: (d["val"]["accuracy"], d["val"]["step"]), _pct2_or_int),
+    Claim(Prose(IMDB, "Training curves of that run"), "the test accuracy of that checkpoint is {}", FLAG, field("test.accuracy"), pct2),
+    Claim(Prose(IMDB, "Training curves of that run"), "chose step {} at {}", FLAG32, lambda d: (d["val"]["step"], d["val"]["accuracy"]), _pct2_or_int),
+    Claim(Prose(IMDB, "Training curves of that run"), "scores {} on test", FLAG32, field("test.accuracy"), pct2),
+    Claim(Prose(IMDB, "Training curves of that run"), "({} s against", FLAG, field("wall_time_s"), lambda x: f"{x:.0f}"),
+    Claim(Prose(IMDB, "Training curves of that run"), "against {} s of training", FLAG32, field("wall_time_s"), lambda x: f"{x:.0f}"),
+    Claim(Prose(IMDB, "does\nbetter still"), "better still ({})", FLAG, field("test.accuracy"), pct),
+    Claim(_train_row(PIPELINE_CMD), "`speedup_vs_naive={}`", PIPE, printed(r"^speedup_vs_naive=([\d.]+)$")),
+    Claim(_train_row(PIPELINE_CMD), "{} against {} training samples/s", PIPE,
+          lambda t: (printed(r"^rnnlab \(engine step\)\s+([\d.]+)")(t), printed(r"^naive \(chapter loop\)\s+([\d.]+)")(t))),
+    Claim(_train_row(PIPELINE_CMD), "({} against {} padding;", PIPE,
+          lambda t: (printed(r"^rnnlab \(engine step\)(?:\s+\S+){3}\s+([\d.]+%)")(t), printed(r"^naive \(chapter loop\)(?:\s+\S+){3}\s+([\d.]+%)")(t))),
+    Claim(_train_row(PIPELINE_CMD), "{} s the first time, {} s cached", PIPE, printed(r"first ([\d.]+) s, cached ([\d.]+) s")),
+    Claim(_train_row(SPEED_CMD), "`speedup={}`", SPEED_OUT, printed(r"^speedup=([\d.]+)$")),
+    Claim(_train_row(SPEED_CMD), "bf16 step {} tokens/s against {} for", SPEED_OUT,
+          lambda t: (printed(r"^\(d\) now, bf16\s+([\d,]+)")(t), printed(r"^\(b\) before, fp32\s+([\d,]+)")(t))),
+    *(Claim(Row(CPU_SPEED, path, "tokens/s", after="measured, on the same bucketed IMDb batches"), "{}", SPEED_OUT, printed(rf"^\({p}\) [^\n]*?\s([\d,]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%$"))
+      for p, path in SPEED_PATHS.items()),
+    *(Claim(Row(CPU_SPEED, path, "vs. before", after="measured, on the same bucketed IMDb batches"), "{}", SPEED_OUT, printed(rf"^\({p}\) [^\n]*?\s[\d,]+\s+([\d.]+)\s+[\d.]+\s+[\d.]+%$"))
+      for p, path in SPEED_PATHS.items()),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "{} GFLOP/s in fp32 and {} in bf16", SPEED_OUT, printed(r"fp32 (\d+) GFLOP/s, bf16 (\d+) GFLOP/s")),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "bf16 buys\n{}×", SPEED_OUT, printed(r"^speedup=([\d.]+)$")),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "on CPU ({}:", SPEED_OUT, printed(r"^\(a\) fused nn.LSTM, fp32\s+[\d,]+\s+([\d.]+)")),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "{} slower per step than the LSTM", SPEED_OUT, printed(r"GRU / LSTM time per step, fp32: ([\d.]+x)"), lambda x: x.replace("x", "×")),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "({} against {} steps/s", SPEED_OUT,
+          lambda t: (printed(r"^  gru fp32\s+([\d.]+)$")(t), printed(r"^  lstm fp32\s+([\d.]+)$")(t))),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "slower still, {})", SPEED_OUT, printed(r"gru fp32, reference cell\s+([\d.]+)")),
+    Claim(Prose(CPU_SPEED, "Matrix multiply peaks here"), "slower ({})", SPEED_OUT, printed(r"^  gru bf16\s+([\d.]+)$")),
 ]
+
 
 
 def check(readme: str, claims: list[Claim] = CLAIMS) -> list[str]:
