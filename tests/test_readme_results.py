@@ -357,6 +357,24 @@ def _pct2_or_int(x: Any) -> str:  # accuracies as pct2, steps as counts
     return count(x) if isinstance(x, int) else pct2(x)
 
 
+# --- memory benchmarks ---
+MEMORY = "### Memory benchmarks: distractors, copy, adding"
+MEM_D100 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=100"
+MEM_D1000 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=1000"
+MEM_COPY_RNN = "rnnlab train configs/copy_rnn.yaml"
+MEM_COPY_1E3 = "rnnlab train configs/copy_lstm.yaml train.lr=0.001 train.steps=3000 train.early_stopping=10"
+MEM_COPY_4000 = "rnnlab train configs/copy_lstm.yaml train.steps=4000 train.early_stopping=null"
+MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
+
+
+def _mem_row(command: str, column: str = "result") -> Row:
+    return Row(MEMORY, command, column, key_column="command")
+
+
+def f4(x: Any) -> str:  # 0.17328 -> 0.1733
+    return f"{float(x):.4f}"
+
+
 CLAIMS: list[Claim] = [
     # ## Results: the table's rows, found by their command
     Claim(_train_row(LSTM_50), "test accuracy {}", "long_dependency_lstm/summary.json", field("test.accuracy"), pct),
@@ -492,6 +510,23 @@ CLAIMS: list[Claim] = [
     Claim(Prose(SPEED, "Each run repeats itself exactly"), "the very same test loss, {}, the", SP,
           lambda d: d["same_seed_py"]["oneDNN off"]["fused"] if d["same_seed_py"]["oneDNN off"]["fused"] == d["same_seed_py"]["oneDNN off"]["reference"] else None,
           lambda x: f"{x:.16e}".replace("e-0", "e-")),
+    # --- memory benchmarks ---
+    Claim(_mem_row(MEM_D100), "test accuracy {}", "distractors_lstm_100/summary.json", field("test.accuracy"), pct),
+    Claim(_mem_row(MEM_D100), "(chance {})", "distractors_lstm_100/summary.json", field("chance"), pct0),
+    Claim(_mem_row(MEM_D100, "wall time"), "({} steps)", "distractors_lstm_100/summary.json", field("steps"), count),
+    Claim(_mem_row(MEM_D1000), "test accuracy {}", "distractors_lstm_1000/summary.json", field("test.accuracy"), pct),
+    Claim(_mem_row(MEM_D1000), "100% on validation from step {}", "distractors_lstm_1000/metrics.jsonl",
+          lambda rows: next(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] == 1.0), count),
+    Claim(_mem_row(MEM_D1000, "wall time"), "({} steps)", "distractors_lstm_1000/summary.json", field("steps"), count),
+    Claim(_mem_row(MEM_COPY_RNN), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn/summary.json",
+          lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["chance"]), f4(d["baseline_loss"]))),
+    Claim(_mem_row(MEM_COPY_RNN, "wall time"), "(early stopping at {} steps)", "copy_rnn/summary.json", field("steps"), count),
+    Claim(_mem_row(MEM_COPY_1E3), "recall {}, loss {}", "copy_lstm_lr1e-3/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
+    Claim(_mem_row(MEM_COPY_1E3, "wall time"), "({} steps)", "copy_lstm_lr1e-3/summary.json", field("steps"), count),
+    Claim(_mem_row(MEM_COPY_4000), "recall {}, loss {}", "copy_lstm_4000/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
+    Claim(_mem_row(MEM_ADD), "test MSE {} against {} for answering 1; {} of answers within 0.04 ({} for answering 1)", "adding_lstm/summary.json",
+          lambda d: (f4(d["test"]["loss"]), f4(d["baseline_loss"]), pct(d["test"]["accuracy"]), pct(d["chance"]))),
+    Claim(_mem_row(MEM_ADD, "wall time"), "({} steps)", "adding_lstm/summary.json", field("steps"), count),
     # --- compare --jobs 2 against one run at a time ---
     Claim(Prose(COMPARE, "Two jobs on 2 cores"), "took\n{} s, against {} s for", "compare_jobs2/summary.json",
           lambda d: (d["wall_time_s"], load("compare_jobs1/summary.json")["wall_time_s"]), lambda x: f"{x:.1f}"),
