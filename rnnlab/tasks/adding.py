@@ -24,7 +24,7 @@ from pydantic import Field
 from ..config import TaskConfig
 from ..contract import Batch, ModelSpec
 from ..registry import TASKS
-from .base import Task
+from .base import StreamingTask
 
 __all__ = ["AddingConfig", "AddingTask", "adding_batch"]
 
@@ -53,7 +53,7 @@ def adding_batch(n: int, seq_len: int, generator: torch.Generator) -> Batch:
 
 
 @TASKS.register("adding", config=AddingConfig)
-class AddingTask(Task):
+class AddingTask(StreamingTask):
     """Add the two marked values of a long sequence: a regression task."""
 
     cfg: AddingConfig
@@ -64,11 +64,7 @@ class AddingTask(Task):
         super().__init__(cfg, **kw)
         self.chance = 1 - (1 - cfg.tolerance) ** 2  # the sum is triangular on [0, 2], density 1 at 1
         self.baseline = (1 / 6, "answering 1")  # the variance of the sum of two U(0, 1)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self._eval = {
-            split: adding_batch(n, cfg.seq_len, torch.Generator().manual_seed(self.seed * 7919 + k))
-            for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1)
-        }
+        self._eval = {split: adding_batch(n, cfg.seq_len, self.eval_generator(split)) for split, n in (("val", cfg.val_size), ("test", cfg.test_size))}
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(num_outputs=1, input_size=2, max_len=self.cfg.seq_len, output="regression")
@@ -91,10 +87,3 @@ class AddingTask(Task):
     def batch_stats(self, logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         err = logits.squeeze(-1) - batch.targets
         return {"loss_sum": err.square().sum(), "correct": (err.abs() < self.cfg.tolerance).sum(), "count": err.numel()}  # type: ignore[dict-item]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self.generator.set_state(state["generator"])

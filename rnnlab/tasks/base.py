@@ -19,7 +19,7 @@ from ..data.bucketing import BucketBatchSampler
 from ..data.text import Vocab
 from ..errors import UserError
 
-__all__ = ["Task", "TokenTask"]
+__all__ = ["Task", "StreamingTask", "TokenTask"]
 
 
 class Task:
@@ -86,6 +86,26 @@ class Task:
     def summarize(self, stats: dict[str, float]) -> dict[str, Any]:
         n = max(stats["count"], 1)
         return {"loss": stats["loss_sum"] / n, "accuracy": stats["correct"] / n}
+
+
+class StreamingTask(Task):
+    """A task that draws fresh training batches forever from a seeded generator, kept in
+    checkpoints so that resuming is exact; validation and test sets come from streams of their
+    own, so they do not depend on how many training batches were drawn."""
+
+    def __init__(self, cfg: TaskConfig, **kw: Any):
+        super().__init__(cfg, **kw)
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    def eval_generator(self, split: str) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 7919 + ("val", "test").index(split) + 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "generator" in state:
+            self.generator.set_state(state["generator"])
 
 
 class TokenTask(Task):

@@ -29,7 +29,7 @@ from pydantic import Field
 from ..config import TaskConfig
 from ..contract import Batch, ModelSpec
 from ..registry import TASKS
-from .base import Task
+from .base import StreamingTask
 
 __all__ = ["CopyConfig", "CopyTask", "copy_batch"]
 
@@ -57,7 +57,7 @@ def copy_batch(symbols: torch.Tensor, seq_len: int, num_symbols: int) -> Batch:
 
 
 @TASKS.register("copy", config=CopyConfig)
-class CopyTask(Task):
+class CopyTask(StreamingTask):
     """Repeat the first `copy_len` symbols after a marker, T steps later."""
 
     cfg: CopyConfig
@@ -68,11 +68,7 @@ class CopyTask(Task):
         self.chance = 1.0 / cfg.num_symbols
         total = cfg.seq_len + 2 * cfg.copy_len
         self.baseline = (cfg.copy_len * math.log(cfg.num_symbols) / total, "memoryless")
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self._eval = {
-            split: self._symbols(n, torch.Generator().manual_seed(self.seed * 7919 + k))
-            for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1)
-        }
+        self._eval = {split: self._symbols(n, self.eval_generator(split)) for split, n in (("val", cfg.val_size), ("test", cfg.test_size))}
 
     def _symbols(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(1, self.cfg.num_symbols + 1, (n, self.cfg.copy_len), generator=generator)
@@ -102,10 +98,3 @@ class CopyTask(Task):
 
     def summarize(self, stats: dict[str, float]) -> dict[str, Any]:
         return {"loss": stats["loss_sum"] / max(stats["steps"], 1), "accuracy": stats["correct"] / max(stats["count"], 1)}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self.generator.set_state(state["generator"])

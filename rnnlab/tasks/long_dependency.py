@@ -23,7 +23,7 @@ from pydantic import Field
 from ..config import TaskConfig
 from ..contract import Batch, ModelSpec
 from ..registry import TASKS
-from .base import Task
+from .base import StreamingTask
 
 __all__ = ["LongDependencyConfig", "LongDependencyTask", "recall_batch"]
 
@@ -50,7 +50,7 @@ def recall_batch(targets: torch.Tensor, seq_len: int, noise: torch.Tensor | None
 
 
 @TASKS.register("long_dependency", config=LongDependencyConfig)
-class LongDependencyTask(Task):
+class LongDependencyTask(StreamingTask):
     """Recall the first symbol after seq_len steps (the chapter's experiment)."""
 
     cfg: LongDependencyConfig
@@ -58,12 +58,9 @@ class LongDependencyTask(Task):
     def __init__(self, cfg: LongDependencyConfig, **kw: Any):
         super().__init__(cfg, **kw)
         self.chance = 1.0 / cfg.num_classes
-        self.generator = torch.Generator().manual_seed(self.seed)
-        # Fixed evaluation sets: drawn from their own seeded streams so that they do not depend
-        # on how many training batches were drawn.
         self._eval: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        for k, (split, n) in enumerate((("val", cfg.val_size), ("test", cfg.test_size)), start=1):
-            g = torch.Generator().manual_seed(self.seed * 7919 + k)
+        for split, n in (("val", cfg.val_size), ("test", cfg.test_size)):
+            g = self.eval_generator(split)
             targets = torch.randint(cfg.num_classes, (n,), generator=g)
             self._eval[split] = (targets, self._noise(n, g))
 
@@ -92,11 +89,3 @@ class LongDependencyTask(Task):
         for start in range(0, targets.size(0), size):
             part = slice(start, start + size)
             yield recall_batch(targets[part], self.cfg.seq_len, noise[part] if noise is not None else None)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self.generator.set_state(state["generator"])
-
