@@ -365,6 +365,7 @@ MEM_COPY_RNN = "rnnlab train configs/copy_rnn.yaml"
 MEM_COPY_1E3 = "rnnlab train configs/copy_lstm.yaml train.lr=0.001 train.steps=3000 train.early_stopping=10"
 MEM_COPY_4000 = "rnnlab train configs/copy_lstm.yaml train.steps=4000 train.early_stopping=null"
 MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
+DISTRACT = "distractors_compare/results.csv"
 
 
 def _mem_row(command: str, column: str = "result") -> Row:
@@ -527,6 +528,12 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(MEM_ADD), "test MSE {} against {} for answering 1; {} of answers within 0.04 ({} for answering 1)", "adding_lstm/summary.json",
           lambda d: (f4(d["test"]["loss"]), f4(d["baseline_loss"]), pct(d["test"]["accuracy"]), pct(d["chance"]))),
     Claim(_mem_row(MEM_ADD, "wall time"), "({} steps)", "adding_lstm/summary.json", field("steps"), count),
+    *(Claim(Row(MEMORY, LABEL[m], f"T = {t:,}", after="Where each cell breaks"), "{}", DISTRACT, cell("test_accuracy", model=m, seq_len=t), pct)
+      for m in ("lstm", "gru", "rnn") for t in (100, 200, 500, 1000)),
+    *(Claim(Row(MEMORY, LABEL[m], "steps to 99% at T = 1,000", after="Where each cell breaks"), "{}", DISTRACT,
+            cell("steps_to_99", model=m, seq_len=1000), steps_or_dash) for m in ("lstm", "gru", "rnn")),
+    Claim(Prose(MEMORY, "Where each cell breaks"), "({} runs,", "distractors_compare/summary.json", field("finished_runs")),
+    Claim(Prose(MEMORY, "Where each cell breaks"), "up to\n{} steps)", DISTRACT, lambda rows: the_same([r["steps"] for r in rows if r["model"] == "lstm"]), count),
     # --- compare --jobs 2 against one run at a time ---
     Claim(Prose(COMPARE, "Two jobs on 2 cores"), "took\n{} s, against {} s for", "compare_jobs2/summary.json",
           lambda d: (d["wall_time_s"], load("compare_jobs1/summary.json")["wall_time_s"]), lambda x: f"{x:.1f}"),
