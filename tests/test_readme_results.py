@@ -357,6 +357,11 @@ def _pct2_or_int(x: Any) -> str:  # accuracies as pct2, steps as counts
     return count(x) if isinstance(x, int) else pct2(x)
 
 
+# --- the IMDb language model ---
+NEXT_TOKEN_SECTION = "### Next-token language model: `rnnlab train configs/next_token_lstm.yaml`, `rnnlab generate`"
+LM_CMD = "rnnlab train configs/next_token_imdb_lstm.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
+LM = "next_token_imdb_lstm/summary.json"
+
 # --- memory benchmarks ---
 MEMORY = "### Memory benchmarks: distractors, copy, adding"
 MEM_D100 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=100"
@@ -365,6 +370,7 @@ MEM_COPY_RNN = "rnnlab train configs/copy_rnn.yaml"
 MEM_COPY_1E3 = "rnnlab train configs/copy_lstm.yaml train.lr=0.001 train.steps=3000 train.early_stopping=10"
 MEM_COPY_4000 = "rnnlab train configs/copy_lstm.yaml train.steps=4000 train.early_stopping=null"
 MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
+MEM_COPY = "rnnlab train configs/copy_lstm.yaml"
 DISTRACT = "distractors_compare/results.csv"
 
 
@@ -511,6 +517,12 @@ CLAIMS: list[Claim] = [
     Claim(Prose(SPEED, "Each run repeats itself exactly"), "the very same test loss, {}, the", SP,
           lambda d: d["same_seed_py"]["oneDNN off"]["fused"] if d["same_seed_py"]["oneDNN off"]["fused"] == d["same_seed_py"]["oneDNN off"]["reference"] else None,
           lambda x: f"{x:.16e}".replace("e-0", "e-")),
+    # --- the IMDb language model ---
+    Claim(_train_row(LM_CMD), "test perplexity **{}**", LM, field("test.perplexity"), lambda x: f"{x:.1f}"),
+    Claim(_train_row(LM_CMD), "next-token accuracy {}", LM, field("test.accuracy"), pct),
+    Claim(_train_row(LM_CMD, "wall time"), "({} steps)", LM, field("steps"), count),
+    Claim(Prose(NEXT_TOKEN_SECTION, "after the IMDb language model"), "(test perplexity {})", LM, field("test.perplexity"), lambda x: f"{x:.1f}"),
+    Claim(Prose(NEXT_TOKEN_SECTION, "this movie was a bit"), "{}", "next_token_imdb_lstm/generate.txt", lambda t: t.strip()),
     # --- memory benchmarks ---
     Claim(_mem_row(MEM_D100), "test accuracy {}", "distractors_lstm_100/summary.json", field("test.accuracy"), pct),
     Claim(_mem_row(MEM_D100), "(chance {})", "distractors_lstm_100/summary.json", field("chance"), pct0),
@@ -525,6 +537,10 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(MEM_COPY_1E3), "recall {}, loss {}", "copy_lstm_lr1e-3/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
     Claim(_mem_row(MEM_COPY_1E3, "wall time"), "({} steps)", "copy_lstm_lr1e-3/summary.json", field("steps"), count),
     Claim(_mem_row(MEM_COPY_4000), "recall {}, loss {}", "copy_lstm_4000/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
+    Claim(_mem_row(MEM_COPY), "recall {}, loss {} (best validation {} at step {})", "copy_lstm/summary.json",
+          lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["val"]["accuracy"]), count(d["val"]["step"]))),
+    Claim(_mem_row(MEM_COPY, "wall time"), "({} steps,", "copy_lstm/summary.json", field("steps"), count),
+    Claim(Prose(MEMORY, "Copying ten symbols"), "80% at 4,000 steps, {} at 10,000", "copy_lstm/summary.json", field("test.accuracy"), pct),
     Claim(_mem_row(MEM_ADD), "test MSE {} against {} for answering 1; {} of answers within 0.04 ({} for answering 1)", "adding_lstm/summary.json",
           lambda d: (f4(d["test"]["loss"]), f4(d["baseline_loss"]), pct(d["test"]["accuracy"]), pct(d["chance"]))),
     Claim(_mem_row(MEM_ADD, "wall time"), "({} steps)", "adding_lstm/summary.json", field("steps"), count),
