@@ -163,6 +163,34 @@ def test_imdb_texts_one_output_each(imdb_runs, cli):
         assert [r["input_size"] for r in layers] == [6, 6, 10, 10]  # layer 1 reads both directions
 
 
+def test_imdb_deciders_add_up_to_the_models_margin_at_the_words_where_units_peak(imdb_runs, cli):
+    """Max pooling makes the answer a sum over units, each won at one word: the summary's terms
+    must add up to the model's own logit margin, and each word be where its unit peaks."""
+    run = imdb_runs["bilstm"]
+    text = "A great film, I loved it!"
+    before = set(_outputs(run)) if (run / "inspect").exists() else set()
+    code, out = cli("inspect", run, text, "--units", "3")
+    assert code == 0, out
+    assert "the deciders" in out
+    (out_dir,) = set(_outputs(run)) - before
+    summary = json.loads((out_dir / "summary.json").read_text())
+    arrays = np.load(out_dir / "gates.npz")
+    d = summary["deciders"]
+    cfg, task, model, _ = load_run_model(run, torch.device("cpu"))
+    batch, _ = task.encode_texts([text])
+    with torch.inference_mode():
+        logits = model(batch.inputs, batch.lengths)[0].float()
+    assert d["answer"] == int(logits.argmax()) and summary["prediction"]["label"] == task.labels[d["answer"]]
+    assert d["margin"] == pytest.approx(float(logits[d["answer"]] - logits[1 - d["answer"]]), abs=1e-3)
+    assert len(d["towards"]) == len(d["against"]) == 3
+    assert [u["term"] for u in d["towards"]] == sorted((u["term"] for u in d["towards"]), reverse=True)
+    for u in d["towards"] + d["against"]:  # layer 1 is the last layer: the one that is pooled
+        series = arrays[f"{u['where']}.hidden"][:, u["unit"]]
+        assert u["where"].startswith("layer1.") and int(series.argmax()) == u["step"]
+        assert u["pooled"] == pytest.approx(float(series.max()), abs=1e-4)
+        assert u["token"] == str(arrays["tokens"][u["step"]])
+
+
 def test_imdb_example_has_its_true_length(imdb_runs, cli):
     run = imdb_runs["bilstm"]
     code, out = cli("inspect", run, "--example", "2", "--split", "val", "--units", "3")

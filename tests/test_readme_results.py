@@ -382,6 +382,21 @@ def f4(x: Any) -> str:  # 0.17328 -> 0.1733
     return f"{float(x):.4f}"
 
 
+# --- inspect on IMDb reviews ---
+GATES_IMDB = "#### What the gates do on IMDb reviews"
+GATE_WORDS = "inspect_imdb/input_gate_by_word.json"
+
+
+def _gate_at(review: str, word: str, lowest: bool = False) -> Callable[[dict], str]:
+    """The mean input gate at `word` in `review` (its highest occurrence, or its lowest)."""
+
+    def get(d: dict) -> str:
+        values = [v for w, v in d[review] if w == word]
+        return f"{(min if lowest else max)(values):.3f}"
+
+    return get
+
+
 CLAIMS: list[Claim] = [
     # ## Results: the table's rows, found by their command
     Claim(_train_row(LSTM_50), "test accuracy {}", "long_dependency_lstm/summary.json", field("test.accuracy"), pct),
@@ -550,6 +565,20 @@ CLAIMS: list[Claim] = [
             cell("steps_to_99", model=m, seq_len=1000), steps_or_dash) for m in ("lstm", "gru", "rnn")),
     Claim(Prose(MEMORY, "Where each cell breaks"), "({} runs,", "distractors_compare/summary.json", field("finished_runs")),
     Claim(Prose(MEMORY, "Where each cell breaks"), "up to\n{} steps)", DISTRACT, lambda rows: the_same([r["steps"] for r in rows if r["model"] == "lstm"]), count),
+    # --- inspect on IMDb reviews ---
+    Claim(Prose(GATES_IMDB, "It answers positive"), "It answers positive ({}) and negative ({})", "inspect_imdb/positive.json",
+          lambda d: (d["prediction"]["probability"], load("inspect_imdb/negative.json")["prediction"]["probability"]), pct2),
+    *(Claim(Prose(GATES_IMDB, "It answers positive"), f"{word} {{}}", GATE_WORDS, _gate_at(review, word)) for review, word in
+      (("a-dull-and-boring", "awful"), ("a-dull-and-boring", "waste"), ("a-dull-and-boring", "dull"), ("a-dull-and-boring", "boring"),
+       ("one-of-the-best", "story"), ("one-of-the-best", "moving"), ("one-of-the-best", "wonderful"), ("one-of-the-best", "loved"),
+       ("one-of-the-best", "best"))),
+    Claim(Prose(GATES_IMDB, "It answers positive"), 'against {} at "." and {} at "and"', GATE_WORDS,
+          lambda d: (_gate_at("a-dull-and-boring", ".")(d), _gate_at("a-dull-and-boring", "and", lowest=True)(d))),
+    Claim(Prose(GATES_IMDB, "It answers positive"), 'against {} at "of"', GATE_WORDS, _gate_at("one-of-the-best", "of", lowest=True)),
+    Claim(Prose(GATES_IMDB, "the answer is a sum over units"), "won at waste ({}), awful ({}), dull ({}) and awful again ({}),\nout of a margin of {}",
+          "inspect_imdb/negative.json", lambda d: (*(f"{u['term']:+.3f}" for u in d["deciders"]["towards"]), f"{d['deciders']['margin']:.2f}")),
+    Claim(Prose(GATES_IMDB, "the answer is a sum over units"), 'won at "and" ({}), best ({}), loved\n({}) and "," ({})',
+          "inspect_imdb/positive.json", lambda d: tuple(f"{u['term']:+.3f}" for u in d["deciders"]["towards"])),
     # --- compare --jobs 2 against one run at a time ---
     Claim(Prose(COMPARE, "Two jobs on 2 cores"), "took\n{} s, against {} s for", "compare_jobs2/summary.json",
           lambda d: (d["wall_time_s"], load("compare_jobs1/summary.json")["wall_time_s"]), lambda x: f"{x:.1f}"),

@@ -17,7 +17,8 @@ RUN/inspect/<time>-<what>/:
     gates.npz            every recorded array as `layer<i>.<direction>.<name>`, (T, H) over the
                          true steps only; `tokens` and `token_ids` (T,)
     summary.json         per gate: mean and the fractions above 0.9 and below 0.1; the memory
-                         carriers; the parameters of each layer split into its gate blocks
+                         carriers; the parameters of each layer split into its gate blocks;
+                         for a classifier that max-pools (the IMDb models): the deciders
 
 and prints the same figures, the chapter's parameter count (LSTM 4 gate blocks, GRU 3) computed
 from the weights, and the paths written.
@@ -156,6 +157,40 @@ def _carriers(state: np.ndarray, keep: np.ndarray | None, k: int) -> dict[str, A
     return out
 
 
+def deciders(model: RecurrentNet, arrays: dict[str, np.ndarray], logits: torch.Tensor, tokens: list[str], k: int) -> dict[str, Any] | None:
+    """For a sequence classifier that max-pools its last layer: each unit's pooled value is its
+    largest output over the steps, so the answer decomposes exactly into one term per unit,
+    (w_answer - w_other) * pooled, each won at one step, one word. The K units pushing hardest
+    towards the answer and against it, with their words. None for other models."""
+    if model.spec.per_step or model.cfg.pooling != "max" or model.spec.output != "classes":
+        return None
+    last = model.cfg.num_layers - 1
+    directions = ["forward", "backward"] if model.cfg.bidirectional else ["forward"]
+    outs = [arrays[f"layer{last}.{d}.hidden"] for d in directions]  # (T, H) each, reading order
+    out = np.concatenate(outs, axis=1)
+    steps, pooled = out.argmax(0), out.max(0)
+    probs = logits.float().softmax(-1)[0]
+    answer = int(probs.argmax())
+    weight = model.head.weight.detach().float().numpy()
+    others = [c for c in range(weight.shape[0]) if c != answer]
+    direction = weight[answer] - weight[others].mean(0)  # binary: the logit margin itself
+    terms = direction * pooled
+    h = model.cfg.hidden_size
+
+    def unit(j: int) -> dict[str, Any]:
+        return {"where": f"layer{last}.{directions[j // h]}", "unit": int(j % h), "term": round(float(terms[j]), 4),
+                "pooled": round(float(pooled[j]), 4), "step": int(steps[j]), "token": tokens[int(steps[j])]}  # fmt: skip
+
+    order = np.argsort(terms)
+    bias = model.head.bias.detach().float().numpy()
+    return {
+        "answer": answer,
+        "margin": round(float(terms.sum() + bias[answer] - bias[others].mean()), 4),  # = logit[answer] - mean of the others
+        "towards": [unit(j) for j in order[::-1][:k]],
+        "against": [unit(j) for j in order[:k]],
+    }
+
+
 def parameter_blocks(model: RecurrentNet) -> list[dict[str, Any]]:
     """Each layer and direction's parameters, split into its gate blocks, counted on the weights
     themselves; beside them what a vanilla RNN, an LSTM and a GRU of the same sizes would hold
@@ -229,6 +264,9 @@ def inspect_input(
         },
         "parameters": {"layers": parameter_blocks(model), "model_total": sum(p.numel() for p in model.parameters())},
     }  # fmt: skip
+    decided = deciders(model, arrays, logits, item.tokens, k)
+    if decided is not None:
+        summary["deciders"] = decided
 
     written = []
     np.savez(out_dir / "gates.npz", tokens=np.array(item.tokens, dtype=str), token_ids=_ids(item.inputs), **arrays)
@@ -467,10 +505,24 @@ def _print(console: Console, s: dict[str, Any]) -> None:
     console.print(table)
     if s["cell"] == "gru":
         console.print("[dim]PyTorch's update gate z keeps the old state: h_t = (1 - z) * h~_t + z * h_(t-1)[/]")
+    if "deciders" in s:
+        _print_deciders(console, s["deciders"], s["prediction"].get("label"))
     _print_parameters(console, s["parameters"], s["cell"])
     console.print(f"wrote {len(s['files'])} files in {s['seconds']:.2f} s:")
     for path in s["files"]:
         console.print(f"  {escape(path)}", soft_wrap=True, highlight=False)
+
+
+def _print_deciders(console: Console, d: dict[str, Any], label: Any) -> None:
+    table = Table(title=f"the deciders: max pooling takes each unit's largest output, at one word; the units' terms "
+                        f"add up to the margin of '{label}' ({d['margin']:+.2f})", title_justify="left")  # fmt: skip
+    for col in ("", "layer", "unit", "term", "output", "word (step)"):
+        table.add_column(col, justify="right" if col in ("unit", "term", "output") else "left")
+    for side, units in (("towards", d["towards"]), ("against", d["against"])):
+        for j, u in enumerate(units):
+            table.add_row(side if j == 0 else "", u["where"], str(u["unit"]), f"{u['term']:+.3f}", f"{u['pooled']:.3f}",
+                          f"{escape(u['token'])} ({u['step']})")  # fmt: skip
+    console.print(table)
 
 
 def _print_parameters(console: Console, params: dict[str, Any], cell: str) -> None:
