@@ -382,6 +382,12 @@ def f4(x: Any) -> str:  # 0.17328 -> 0.1733
     return f"{float(x):.4f}"
 
 
+# --- the linear baseline and the ensemble ---
+BOW_CMD = "rnnlab train configs/imdb_bow.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
+ENSEMBLE_CMD = "rnnlab evaluate runs/<imdb_bilstm run> runs/<imdb_bow run> --split test"
+BOW = "imdb_bow/summary.json"
+ENSEMBLE_ROW = r"ensemble \(mean probability\) .*?([\d.]+%)"
+
 # --- inspect on IMDb reviews ---
 GATES_IMDB = "#### What the gates do on IMDb reviews"
 GATE_WORDS = "inspect_imdb/input_gate_by_word.json"
@@ -565,6 +571,16 @@ CLAIMS: list[Claim] = [
             cell("steps_to_99", model=m, seq_len=1000), steps_or_dash) for m in ("lstm", "gru", "rnn")),
     Claim(Prose(MEMORY, "Where each cell breaks"), "({} runs,", "distractors_compare/summary.json", field("finished_runs")),
     Claim(Prose(MEMORY, "Where each cell breaks"), "up to\n{} steps)", DISTRACT, lambda rows: the_same([r["steps"] for r in rows if r["model"] == "lstm"]), count),
+    # --- the linear baseline and the ensemble ---
+    Claim(_train_row(BOW_CMD), "test accuracy {} (best validation {}, step {})", BOW,
+          lambda d: (pct2(d["test"]["accuracy"]), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
+    Claim(_train_row(ENSEMBLE_CMD), "test accuracy **{}** (validation {}, `--split val`)", "imdb_ensemble/test.txt",
+          lambda t: (printed(ENSEMBLE_ROW)(t), printed(ENSEMBLE_ROW)(load("imdb_ensemble/val.txt")))),
+    Claim(Prose(IMDB, "does not beat the linear baseline"), "scores {} on test (best validation {}), the bi-LSTM {}", BOW,
+          lambda d: (pct2(d["test"]["accuracy"]), pct2(d["val"]["accuracy"]), pct2(load(FLAG)["test"]["accuracy"]))),
+    Claim(Prose(IMDB, "does not beat the linear baseline"), "gives {} on\nvalidation (the members {} and {}), and `--split test` {} on test", "imdb_ensemble/val.txt",
+          lambda t: (printed(ENSEMBLE_ROW)(t), printed(r"imdb_bilstm \S+ bilstm \S+ [\d.]+ \S+ +([\d.]+%)")(t),
+                     printed(r"imdb_bow +\S+ bow +\S+ [\d.]+ \S+ +([\d.]+%)")(t), printed(ENSEMBLE_ROW)(load("imdb_ensemble/test.txt")))),
     # --- inspect on IMDb reviews ---
     Claim(Prose(GATES_IMDB, "It answers positive"), "It answers positive ({}) and negative ({})", "inspect_imdb/positive.json",
           lambda d: (d["prediction"]["probability"], load("inspect_imdb/negative.json")["prediction"]["probability"]), pct2),
