@@ -382,6 +382,10 @@ def f4(x: Any) -> str:  # 0.17328 -> 0.1733
     return f"{float(x):.4f}"
 
 
+# --- the IMDb cells ---
+CELLS = "imdb_cells/results.csv"
+CELLS_CMD = "rnnlab compare rnn lstm gru --config configs/imdb_lstm.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
+
 # --- the linear baseline and the ensemble ---
 BOW_CMD = "rnnlab train configs/imdb_bow.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
 ENSEMBLE_CMD = "rnnlab evaluate runs/<imdb_bilstm run> runs/<imdb_bow run> --split test"
@@ -571,6 +575,12 @@ CLAIMS: list[Claim] = [
             cell("steps_to_99", model=m, seq_len=1000), steps_or_dash) for m in ("lstm", "gru", "rnn")),
     Claim(Prose(MEMORY, "Where each cell breaks"), "({} runs,", "distractors_compare/summary.json", field("finished_runs")),
     Claim(Prose(MEMORY, "Where each cell breaks"), "up to\n{} steps)", DISTRACT, lambda rows: the_same([r["steps"] for r in rows if r["model"] == "lstm"]), count),
+    # --- the IMDb cells ---
+    *(Claim(Row(IMDB, name, column, after="The three cells compared on real text"), "{}", CELLS, cell(key, model=m), fmt)
+      for m, name in (("rnn", "RNN (tanh)"), ("lstm", "LSTM"), ("gru", "GRU"))
+      for column, key, fmt in (("params", "params", count), ("test accuracy", "test_accuracy", pct),
+                               ("best validation accuracy", "best_val_accuracy", pct))),
+    Claim(_train_row(CELLS_CMD), "test accuracy {} / {} / {}", CELLS, lambda rows: tuple(cell("test_accuracy", model=m)(rows) for m in ("rnn", "lstm", "gru")), pct),
     # --- the linear baseline and the ensemble ---
     Claim(_train_row(BOW_CMD), "test accuracy {} (best validation {}, step {})", BOW,
           lambda d: (pct2(d["test"]["accuracy"]), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
