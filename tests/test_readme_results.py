@@ -372,6 +372,7 @@ MEM_COPY_4000 = "rnnlab train configs/copy_lstm.yaml train.steps=4000 train.earl
 MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
 MEM_COPY = "rnnlab train configs/copy_lstm.yaml"
 DISTRACT = "distractors_compare/results.csv"
+ADDING = "adding_compare/results.csv"
 
 
 def _mem_row(command: str, column: str = "result") -> Row:
@@ -605,6 +606,10 @@ CLAIMS: list[Claim] = [
           "inspect_imdb/negative.json", lambda d: (*(f"{u['term']:+.3f}" for u in d["deciders"]["towards"]), f"{d['deciders']['margin']:.2f}")),
     Claim(Prose(GATES_IMDB, "the answer is a sum over units"), 'won at "and" ({}), best ({}), loved\n({}) and "," ({})',
           "inspect_imdb/positive.json", lambda d: tuple(f"{u['term']:+.3f}" for u in d["deciders"]["towards"])),
+    *(Claim(Row(MEMORY, LABEL[m], f"T = {t}: {col}", after="The adding problem at two lags"), "{}", ADDING, cell(key, model=m, seq_len=t), fmt)
+      for m in ("lstm", "gru", "rnn") for t in (100, 200)
+      for col, key, fmt in (("test MSE", "test_loss", f4), ("within 0.04", "test_accuracy", pct))),
+    Claim(Prose(MEMORY, "The adding problem at two lags"), "shipped config, {} steps)", ADDING, lambda rows: the_same([r["steps"] for r in rows if r["model"] != "rnn"]), count),
     # --- compare --jobs 2 against one run at a time ---
     Claim(Prose(COMPARE, "Two jobs on 2 cores"), "took\n{} s, against {} s for", "compare_jobs2/summary.json",
           lambda d: (d["wall_time_s"], load("compare_jobs1/summary.json")["wall_time_s"]), lambda x: f"{x:.1f}"),
