@@ -142,15 +142,13 @@ def print_final_table(console: Console, run: "Run", summary: dict[str, Any]) -> 
             table.add_row(split, *(fmt_metric(row.get(k), k.endswith("accuracy")) for k in columns))
     # What a model that learnt nothing gets: the chance accuracy and the task's baseline loss, on
     # one row when the same answer gives both (the copy task's memoryless model).
-    chance = f"[dim]{100 * task.chance:.2f}%[/]" if task.chance is not None else None
-    baseline = task.baseline
-    if baseline is not None and chance and baseline[1] == task.chance_label:
-        table.add_row(f"[dim]{baseline[1]}[/]", *(f"[dim]{baseline[0]:.4f}[/]" if k == "loss" else chance if k == "accuracy" else "" for k in columns))
-    else:
-        if chance and "accuracy" in columns:
-            table.add_row(f"[dim]{task.chance_label}[/]", *(chance if k == "accuracy" else "" for k in columns))
-        if baseline is not None:
-            table.add_row(f"[dim]{baseline[1]}[/]", *(f"[dim]{baseline[0]:.4f}[/]" if k == "loss" else "" for k in columns))
+    floor: dict[str, dict[str, str]] = {}
+    if task.chance is not None and "accuracy" in columns:
+        floor.setdefault(task.chance_label, {})["accuracy"] = f"{100 * task.chance:.2f}%"
+    if task.baseline is not None:
+        floor.setdefault(task.baseline[1], {})["loss"] = f"{task.baseline[0]:.4f}"
+    for label, cells in floor.items():
+        table.add_row(f"[dim]{label}[/]", *(f"[dim]{cells[k]}[/]" if k in cells else "" for k in columns))
     console.print(table)
     console.print(
         f"{summary['status']} · {summary['steps']:,} steps in {summary['wall_time_s']:.1f}s "

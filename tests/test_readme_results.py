@@ -284,8 +284,9 @@ SWEEP = "#### Against sequence length"
 PROBE = "#### Gradient norms through time"
 
 
-def _train_row(command: str, column: str = "result") -> Row:
-    return Row(RESULTS_TABLE, command, column, key_column="command")
+def _train_row(command: str, column: str = "result", section: str = RESULTS_TABLE) -> Row:
+    """The row of a table keyed by its `command` column (the results table unless `section`)."""
+    return Row(section, command, column, key_column="command")
 
 
 LSTM_50 = "rnnlab train configs/long_dependency_lstm.yaml"
@@ -376,7 +377,7 @@ ADDING = "adding_compare/results.csv"
 
 
 def _mem_row(command: str, column: str = "result") -> Row:
-    return Row(MEMORY, command, column, key_column="command")
+    return _train_row(command, column, section=MEMORY)
 
 
 def f4(x: Any) -> str:  # 0.17328 -> 0.1733

@@ -310,6 +310,11 @@ def _table_cells(a: dict[str, Any]) -> list[str]:
     ]
 
 
+def _chance_label(rows: list[dict[str, Any]]) -> str:
+    """What the task calls its chance accuracy ("chance", the copy task's "memoryless", ...)."""
+    return next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
+
+
 def _baselines(rows: list[dict[str, Any]]) -> str:
     """The task's baseline loss per length, e.g. the copy task's memoryless 10 ln 8 / (T + 20)."""
     per_len = {r["seq_len"]: r["_baseline_loss"] for r in rows if r.get("_baseline_loss") is not None}
@@ -327,7 +332,7 @@ def _write_markdown(path: Path, title: str, aggregate: list[dict[str, Any]], row
         "mean over the seeds that reached it ((k/n): only k of n seeds did; —: none)."
     )
     if chance is not None:
-        label = next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
+        label = _chance_label(rows)
         lines.append(f"{label[0].upper()}{label[1:]}: {100 * chance:.1f}%{_baselines(rows)}.")
     lines += ["", *markdown_table(_TABLE_HEAD, [_table_cells(a) for a in aggregate])]
     run_rows = [
@@ -367,8 +372,7 @@ def _curve_series(rows: list[dict[str, Any]], label_of) -> dict[str, tuple]:
 
 def _plots(parent: Path, rows: list[dict[str, Any]], aggregate: list[dict[str, Any]], models: list[str], chance: float | None, task: str) -> list[Path]:
     plots_dir = parent / "plots"
-    label = next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
-    hline = (chance, label) if chance else None
+    hline = (chance, _chance_label(rows)) if chance else None
     seeds = len({r["seed"] for r in rows})
     band = f"\nmean over {seeds} seeds, band: min–max" if seeds > 1 else ""
     lens = sorted({r["seq_len"] for r in rows if r["seq_len"] is not None})
@@ -508,8 +512,7 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
                 [_table_cells(a) for a in aggregate])  # fmt: skip
     notes = ["to 90%/99%: steps until validation accuracy first reached it (— never; (k/n): only k of n seeds did)"]
     if chance is not None and not math.isnan(chance):
-        label = next((r["_chance_label"] for r in rows if r.get("_chance_label")), "chance")
-        notes.insert(0, f"{label} {100 * chance:.1f}%" + _baselines(rows))
+        notes.insert(0, f"{_chance_label(rows)} {100 * chance:.1f}%" + _baselines(rows))
     console.print(f"[dim]{' · '.join(notes)}[/]")
     console.print(f"{len(finished)} of {len(runs)} runs finished in {wall:.0f}s · results: [bold]{parent}[/] (results.csv, results.md, plots/)")
     if stopped:

@@ -169,8 +169,7 @@ def deciders(model: RecurrentNet, arrays: dict[str, np.ndarray], logits: torch.T
     outs = [arrays[f"layer{last}.{d}.hidden"] for d in directions]  # (T, H) each, reading order
     out = np.concatenate(outs, axis=1)
     steps, pooled = out.argmax(0), out.max(0)
-    probs = logits.float().softmax(-1)[0]
-    answer = int(probs.argmax())
+    answer = int(logits[0].argmax())
     weight = model.head.weight.detach().float().numpy()
     others = [c for c in range(weight.shape[0]) if c != answer]
     direction = weight[answer] - weight[others].mean(0)  # binary: the logit margin itself

@@ -70,16 +70,14 @@ class AddingTask(StreamingTask):
         return ModelSpec(num_outputs=1, input_size=2, max_len=self.cfg.seq_len, output="regression")
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        while True:  # the global batch, sliced per process
+        while True:
             b = adding_batch(self.batch_size, self.cfg.seq_len, self.generator)
-            mine = slice(self.rank, None, self.world_size)
-            yield Batch(b.inputs[mine], b.targets[mine])
+            yield Batch(b.inputs[self.my_share], b.targets[self.my_share])
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         b = self._eval[split]
-        size = max(self.batch_size, 250)
-        for start in range(0, len(b), size):
-            yield Batch(b.inputs[start : start + size], b.targets[start : start + size])
+        for part in self.eval_slices(len(b)):
+            yield Batch(b.inputs[part], b.targets[part])
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.mse_loss(logits.squeeze(-1), batch.targets)

@@ -100,6 +100,18 @@ class StreamingTask(Task):
     def eval_generator(self, split: str) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 7919 + ("val", "test").index(split) + 1)
 
+    @property
+    def my_share(self) -> slice:
+        """This process's rows of a global batch: every process draws the same global batch and
+        keeps its slice, so together they train on exactly what one process would."""
+        return slice(self.rank, None, self.world_size)
+
+    def eval_slices(self, n: int) -> Iterator[slice]:
+        """The evaluation batches of a fixed set of n examples."""
+        size = max(self.batch_size, 250)
+        for start in range(0, n, size):
+            yield slice(start, start + size)
+
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
 

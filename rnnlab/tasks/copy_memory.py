@@ -79,15 +79,14 @@ class CopyTask(StreamingTask):
                          max_len=c.seq_len + 2 * c.copy_len)  # fmt: skip
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        while True:  # the global batch, sliced per process (as in long_dependency)
+        while True:
             symbols = self._symbols(self.batch_size, self.generator)
-            yield copy_batch(symbols[self.rank :: self.world_size], self.cfg.seq_len, self.cfg.num_symbols)
+            yield copy_batch(symbols[self.my_share], self.cfg.seq_len, self.cfg.num_symbols)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         symbols = self._eval[split]
-        size = max(self.batch_size, 250)
-        for start in range(0, symbols.size(0), size):
-            yield copy_batch(symbols[start : start + size], self.cfg.seq_len, self.cfg.num_symbols)
+        for part in self.eval_slices(symbols.size(0)):
+            yield copy_batch(symbols[part], self.cfg.seq_len, self.cfg.num_symbols)
 
     def batch_stats(self, logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         recall = slice(logits.size(1) - self.cfg.copy_len, None)

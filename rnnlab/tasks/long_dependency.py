@@ -76,16 +76,12 @@ class LongDependencyTask(StreamingTask):
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         while True:
-            # Every process draws the same global batch and keeps its slice: together they train
-            # on exactly what one process would.
             targets = torch.randint(self.cfg.num_classes, (self.batch_size,), generator=self.generator)
             noise = self._noise(self.batch_size, self.generator)
-            mine = slice(self.rank, None, self.world_size)
+            mine = self.my_share
             yield recall_batch(targets[mine], self.cfg.seq_len, noise[mine] if noise is not None else None)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         targets, noise = self._eval[split]
-        size = max(self.batch_size, 250)
-        for start in range(0, targets.size(0), size):
-            part = slice(start, start + size)
+        for part in self.eval_slices(targets.size(0)):
             yield recall_batch(targets[part], self.cfg.seq_len, noise[part] if noise is not None else None)
