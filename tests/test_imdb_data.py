@@ -611,3 +611,23 @@ def test_real_archive_loads(tmp_path, quiet, monkeypatch):
     assert int(data.val.labels.sum()) == 1_250 and int(data.test.labels.sum()) == 12_500
     _forbid_reading(monkeypatch)
     _assert_same(data, load_imdb(REAL_ARCHIVE, cache_dir=tmp_path, console=quiet))
+
+
+def test_unlabelled_reviews_are_tokenized_once_into_their_own_cache(tmp_path):
+    """A language model's extra text (train/unsup/): the same tokens from an archive and from its
+    extracted tree, in the given vocabulary; cached beside (not inside) the labelled corpus, so a
+    classifier never pays for them."""
+    from rnnlab.data.imdb import load_unlabelled
+    from rnnlab.data.text import Vocab, tokenize
+
+    vocab = Vocab.build(Counter(tokenize(" ".join(t for _, t in UNSUP))), 6)
+    expected = sorted(tuple(vocab.encode(tokenize(t))) for _, t in UNSUP)
+    for source in (write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"), write_imdb_tree(tmp_path / "extracted")):
+        cache = tmp_path / f"cache-{source.name}"
+        for _ in range(2):  # built, then read back
+            got = load_unlabelled(source, vocab, cache_dir=cache, console=Console(file=io.StringIO()))
+            assert sorted(tuple(got.get(i).tolist()) for i in range(len(got))) == expected
+            assert (got.labels == -1).all()
+        assert [p.name.split("-")[1] for p in cache.iterdir()] == ["unsup"]
+        load_imdb(source, val_size=2, cache_dir=cache, console=Console(file=io.StringIO()))
+        assert sorted(p.name.split("-")[1] for p in cache.iterdir()) == ["corpus", "unsup"]

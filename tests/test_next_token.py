@@ -139,27 +139,57 @@ def test_generate_streams_and_ctrl_c_keeps_what_was_printed(tmp_path):
     assert b"Traceback" not in err
 
 
-def test_imdb_language_model_splits_whole_reviews_and_never_trains_on_test_reviews(tmp_path, monkeypatch):
-    """Chunks of one review never straddle splits (else test perplexity is optimistic), and the
-    archive's test reviews are the test split only."""
+def test_imdb_language_model_splits_whole_reviews_and_never_trains_on_held_out_reviews(tmp_path, monkeypatch):
+    """The language model's chunks are cut from whole reviews of the IMDb classifier's own splits
+    (same val_size and seed): training is exactly its training reviews (plus the unlabelled ones
+    when asked), validation only its validation reviews, test only official test reviews. So test
+    perplexity is not optimistic, and a classifier started from this model still chooses on text
+    neither model trained on. The vocabulary is the classifier's; a backward model reads each
+    review from its end."""
+    from collections import Counter
+
     from imdb_fixtures import separable_reviews, write_imdb_archive
 
+    from rnnlab.data.imdb import load_imdb, load_unlabelled
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=separable_reviews(per_class=40))
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=separable_reviews(per_class=40),
+                                 unsup=[(0, "the film was great and awful and long")])  # fmt: skip
+    classifier = load_imdb(archive, vocab_size=10_000, val_size=16, seed=3)
 
-    def markers(seqs):
-        return {t for s in seqs for t in s if t.startswith("mk")}
+    def cut(split, reverse):  # every chunk of seq_len 8 + 1 of every review, as the task cuts them
+        out = Counter()
+        for i in range(len(split)):
+            r = split.get(i).tolist()[::-1] if reverse else split.get(i).tolist()
+            out.update(tuple(r[k : k + 9]) for k in range(0, len(r), 8) if len(r[k : k + 9]) >= 2)
+        return out
 
-    for unlabelled in (False, True):
-        cfg = resolve_config({**raw(), "task": {"name": "next_token", "corpus": "imdb", "data_path": str(archive),
-                                                "seq_len": 8, "vocab_size": 10_000, "num_sequences": 10_000,
-                                                "unlabelled": unlabelled}})  # fmt: skip
+    for unlabelled, reverse in ((False, False), (True, False), (False, True)):
+        cfg = resolve_config({**raw(), "seed": 3, "task": {"name": "next_token", "corpus": "imdb", "data_path": str(archive),
+                                                           "seq_len": 8, "vocab_size": 10_000, "num_sequences": 10_000,
+                                                           "val_size": 16, "unlabelled": unlabelled, "reverse": reverse}})  # fmt: skip
         task, _ = build(cfg, torch.device("cpu"))
-        parts = task._split_by_review()
-        seen = {name: markers(seqs) for name, seqs in parts.items()}
-        assert seen["test"] and all(m.startswith("mktest") for m in seen["test"])
-        assert seen["val"] and all(m.startswith("mktrain") for m in seen["train"] | seen["val"])
-        assert not seen["train"] & seen["val"]  # a review is in one split, whole
-        assert len(seen["train"]) + len(seen["val"]) == 80  # every labelled training review, once
-        has_unsup = any(t == "unlabelled" for seq in parts["train"] for t in seq)
-        assert has_unsup == unlabelled
+        assert task.vocab == classifier.vocab
+        got = {name: Counter(tuple(s.tolist()) for s in seqs) for name, seqs in task.splits.items()}
+        expected_train = cut(classifier.train, reverse)
+        if unlabelled:
+            expected_train += cut(load_unlabelled(archive, classifier.vocab), reverse)
+        assert got["train"] == expected_train
+        assert got["val"] and got["val"] <= cut(classifier.val, reverse)
+        assert got["test"] and got["test"] <= cut(classifier.test, reverse)
+
+
+def test_a_smaller_output_vocabulary_predicts_rare_words_as_unk(tmp_path):
+    """task.output_vocab_size: the model predicts the most frequent words only (the output layer's
+    cost is in proportion); inputs keep the whole vocabulary; rarer targets become <unk>."""
+    from rnnlab.data.text import UNK_ID
+
+    text = tmp_path / "t.txt"
+    text.write_text(" ".join(["a"] * 50 + ["b"] * 30 + ["c"] * 20 + ["d"] * 10 + ["e"] * 5))
+    task, model = task_and_model(corpus="text_file", text_file=str(text), seq_len=8, output_vocab_size=4)
+    assert task.model_spec().num_outputs == 4 and task.model_spec().vocab_size == len(task.vocab) == 7
+    batch = task.train_batch(list(range(len(task.splits["train"]))))
+    rare = batch.inputs >= 4  # c, d, e as inputs...
+    assert rare.any() and (batch.targets[:, :-1][rare[:, 1:]] == UNK_ID).all()  # ...are <unk> as targets
+    assert int(batch.targets.max()) < 4
+    assert model(batch.inputs, batch.lengths).shape[-1] == 4

@@ -76,6 +76,21 @@ def test_init_from_refuses_every_mismatch_at_once(archive, language_model, cli, 
     assert "embedding.weight: 8 dimensions there, 4 here" in text and "layers.0.0.weight_hh_l0: shape (32, 8) there, (64, 16) here" in text
     code, out = cli("train", *_classifier(archive, f"model.init_from={tmp_path}"), "--runs-dir", tmp_path / "clf")
     assert code == 2 and "no checkpoints/best.pt" in out
+    code, out = cli("train", *_classifier(archive, f"model.init_from={tmp_path / 'lm' / 'imdb_lm'}"), "--runs-dir", tmp_path / "clf")
+    assert code == 2 and "no finished run named 'imdb_lm'" in " ".join(out.split())
+
+
+def test_init_from_a_run_name_takes_the_newest_finished_run_of_that_name(archive, language_model, cli, tmp_path):
+    """A shipped config can say `model.init_from: runs/imdb_lm` (no time stamp to edit in)."""
+    import shutil
+
+    older = language_model.parent / "20000101-000000-lm"
+    shutil.copytree(language_model, older)
+    unfinished = language_model.parent / "29991231-235959-lm"  # newest, but has no best.pt
+    unfinished.mkdir()
+    code, out = cli("train", *_classifier(archive, f"model.init_from={language_model.parent / 'lm'}"), "--runs-dir", tmp_path / "clf")
+    assert code == 0, out
+    assert f"initialised from {language_model}" in " ".join(out.split())
 
 
 def test_pretrained_vectors_are_loaded_by_word_reported_and_frozen(archive, cli, tmp_path):

@@ -17,7 +17,9 @@ is `imdb-corpus-<key>.pt` in the cache directory, where the key hashes the cache
 tokenizer version and the source's content: for an archive its size and its first and last MiB
 (a gzip file ends with the CRC-32 and length of everything it holds, so any change of the
 reviews changes the last bytes), for a directory the name, size and mtime of every review file.
-A moved or copied archive therefore keeps its cache.
+A moved or copied archive therefore keeps its cache. The 50,000 unlabelled reviews
+(train/unsup/, language-model text only) have a cache of their own, `imdb-unsup-<key>.pt`, built
+the first time a language model asks for them (`load_unlabelled`).
 
 From the cache, `load_imdb` carves the validation split out of the official train split
 (seeded, stratified by label), counts the vocabulary on the remaining train reviews only, and
@@ -66,6 +68,7 @@ __all__ = [
     "download_imdb",
     "iter_reviews",
     "load_imdb",
+    "load_unlabelled",
 ]
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -76,6 +79,7 @@ LABELS = ("neg", "pos")  # label id = position
 
 _CACHE_FORMAT = "imdb-corpus-1"
 _SPLIT_IDS = {"train": 0, "test": 1}
+_UNSUP_ID = 2  # split id of train/unsup/ in the unlabelled corpus; `iter_reviews` names it "unsup"
 _LABELLED = tuple((split, label) for split in ("train", "test") for label in LABELS)
 # aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt and aclImdb/train/unsup/<id>_0.txt
 _MEMBER = re.compile(r"(?:\./)?aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt")
@@ -349,12 +353,12 @@ def iter_reviews(
 # --- the tokenized corpus and its disk cache -------------------------------------------------
 
 
-def _cache_key(source: Path) -> str:
+def _cache_key(source: Path, unlabelled: bool = False) -> str:
     h = hashlib.sha256(f"{_CACHE_FORMAT}|{TOKENIZER_VERSION}|".encode())
     try:
         if source.is_dir():
             h.update(b"directory")
-            for split, kind, file, _ in _review_files(source, unsup=False):
+            for split, kind, file, _ in _review_files(source, unsup=unlabelled):
                 st = file.stat()
                 h.update(f"|{split}/{kind}/{file.name}:{st.st_size}:{st.st_mtime_ns}".encode())
         else:
@@ -390,8 +394,9 @@ def _segments(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(steps, 0, dtype=torch.int32)
 
 
-def _build_corpus(source: Path, console: Console) -> dict[str, Any]:
-    """Read and tokenize every labelled review: the expensive step the cache saves."""
+def _build_corpus(source: Path, console: Console, unlabelled: bool = False) -> dict[str, Any]:
+    """Read and tokenize every labelled review (or, with `unlabelled`, the 50,000 of train/unsup/,
+    split id 2, label -1): the expensive step the cache saves."""
     word_ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)  # first-seen order
     flat = array("i")
     lengths, splits, labels, ids, ratings = array("q"), array("b"), array("b"), array("q"), array("b")
@@ -399,15 +404,19 @@ def _build_corpus(source: Path, console: Console) -> dict[str, Any]:
     total = None if source.is_dir() else source.stat().st_size
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        bar = progress.add_task("tokenizing IMDb reviews (once; then cached)", total=total)
+        what = "unlabelled IMDb reviews" if unlabelled else "IMDb reviews"
+        bar = progress.add_task(f"tokenizing {what} (once; then cached)", total=total)
         for split, label, rid, rating, text in _read(
-            source, splits=("train", "test"), unsup=False, progress=lambda done: progress.update(bar, completed=done)
+            source,
+            splits=() if unlabelled else ("train", "test"),
+            unsup=unlabelled,
+            progress=lambda done: progress.update(bar, completed=done),
         ):
             tokens = tokenize(text)
             flat.extend(map(word_ids.__getitem__, tokens))
             lengths.append(len(tokens))
-            splits.append(_SPLIT_IDS[split])
-            labels.append(label)  # type: ignore[arg-type]
+            splits.append(_SPLIT_IDS.get(split, _UNSUP_ID))
+            labels.append(-1 if label is None else label)
             ids.append(rid)
             ratings.append(rating)
     first_seen = list(word_ids)
@@ -427,7 +436,7 @@ def _build_corpus(source: Path, console: Console) -> dict[str, Any]:
         starts = torch.cumsum(lengths_t, 0) - lengths_t
         tokens_t = tokens_t.index_select(0, _segments(starts[order], lengths_t[order]))
     console.print(
-        f"[dim]tokenized {len(lengths):,} IMDb reviews ({len(flat):,} tokens, {len(first_seen):,} distinct) "
+        f"[dim]tokenized {len(lengths):,} {what} ({len(flat):,} tokens, {len(first_seen):,} distinct) "
         f"from {source} in {time.perf_counter() - start:.1f}s[/]",
         highlight=False,
         soft_wrap=True,
@@ -440,7 +449,7 @@ def _build_corpus(source: Path, console: Console) -> dict[str, Any]:
         "words": "\n".join(first_seen[i] for i in alphabetical),
         "tokens": tokens_t,  # int32 ids into words, reviews back to back
         "lengths": lengths_t[order],
-        "split": split_t[order],  # 0 train, 1 test
+        "split": split_t[order],  # 0 train, 1 test (2 unsup)
         "labels": label_t[order],
         "ids": id_t[order],
         "ratings": rating_t[order],
@@ -464,14 +473,16 @@ def _load_cached(path: Path) -> dict[str, Any] | None:
     return corpus if ok else None
 
 
-def _corpus(source: Path, cache_dir: Path, console: Console) -> dict[str, Any]:
-    path = cache_dir / f"imdb-corpus-{_cache_key(source)}.pt"
+def _corpus(source: Path, cache_dir: Path, console: Console, unlabelled: bool = False) -> dict[str, Any]:
+    """The tokenized labelled reviews (or the unlabelled ones: a separate cache, built only when
+    a language model asks for them), from the cache or built into it."""
+    path = cache_dir / f"imdb-{'unsup' if unlabelled else 'corpus'}-{_cache_key(source, unlabelled)}.pt"
     corpus = _load_cached(path)
     if corpus is not None:
         return corpus
     if path.exists():
         console.print(f"[yellow]the cache {path} is damaged; rebuilding it[/]", highlight=False, soft_wrap=True)
-    corpus = _build_corpus(source, console)
+    corpus = _build_corpus(source, console, unlabelled)
     buffer = io.BytesIO()
     torch.save(corpus, buffer)
     try:
@@ -666,3 +677,22 @@ def load_imdb(
         source=source,
     )
 
+
+def load_unlabelled(
+    data_path: str | os.PathLike | None,
+    vocab: Vocab,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    console: Console | None = None,
+    download: bool = True,
+) -> EncodedSplit:
+    """The archive's 50,000 unlabelled reviews (train/unsup/) as ids of `vocab` (labels -1): more
+    text for a language model. Tokenized once into a cache of their own, like the labelled ones."""
+    console = console or Console(stderr=True)
+    source = find_imdb(data_path, download=download, console=console)
+    corpus = _corpus(source, Path(cache_dir) if cache_dir is not None else user_cache_dir(), console, unlabelled=True)
+    words: list[str] = corpus["words"].split("\n") if corpus["words"] else []
+    # "<pad>" written in a review is an unknown word, as Vocab.encode has it.
+    mapping = torch.tensor(vocab.encode(words), dtype=torch.int32)
+    lengths: torch.Tensor = corpus["lengths"]
+    return _encode_split(corpus, torch.arange(len(lengths)), torch.cumsum(lengths, 0) - lengths, mapping, None, "head")

@@ -49,6 +49,13 @@ class NextTokenConfig(TaskConfig):
     vocab_size: int = Field(10_000, ge=3, le=1_000_000, description="text_file/imdb: most frequent training tokens")
     reverse: bool = Field(False, description="text_file/imdb: read each text from its end: a backward language model")
     unlabelled: bool = Field(False, description="corpus imdb: also train on the archive's 50,000 unlabelled reviews")
+    output_vocab_size: int | None = Field(
+        None,
+        ge=3,
+        description="text_file/imdb: predict only this many most frequent tokens, the rest as <unk> "
+        "(the output layer's cost is in proportion: 25,000 words cost 2 s per 8,192 tokens on 2 cores)",
+    )
+    val_size: int = Field(2_500, ge=2, le=24_000, description="corpus imdb: the validation reviews the IMDb classifier holds out (its val_size, same seed); never trained on here either")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
 
@@ -56,6 +63,8 @@ class NextTokenConfig(TaskConfig):
     def _check(self) -> "NextTokenConfig":
         if self.min_n > self.max_n:
             raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
+        if self.corpus == "imdb" and self.level == "char":
+            raise ValueError("corpus imdb is read from the word-level cache the classifier uses; use level: word")
         if self.corpus == "text_file" and not self.text_file:
             raise ValueError("corpus text_file needs task.text_file=PATH")
         return self
@@ -110,11 +119,13 @@ class NextTokenTask(TokenTask, GeneratesText):
             raise UserError(f"task.text_file {path}: not UTF-8 (byte at offset {e.start}); save it as UTF-8") from None
         return self._chunks(tokens)
 
-    def _reading_order(self, tokens: list[str]) -> list[str]:
+    def _reading_order(self, tokens: Any) -> Any:
         """A backward language model reads each text from its end (task.reverse)."""
-        return tokens[::-1] if self.cfg.reverse else tokens
+        if not self.cfg.reverse:
+            return tokens
+        return tokens.flip(0) if isinstance(tokens, torch.Tensor) else tokens[::-1]
 
-    def _chunks(self, tokens: list[str]) -> list[list[str]]:
+    def _chunks(self, tokens: Any) -> list[Any]:
         """Sequences of seq_len + 1 tokens (inputs and the shifted targets); a short tail is kept."""
         size = self.cfg.seq_len + 1
         return [tokens[i : i + size] for i in range(0, len(tokens), self.cfg.seq_len) if len(tokens[i : i + size]) >= 2]
@@ -131,43 +142,56 @@ class NextTokenTask(TokenTask, GeneratesText):
         parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
         return {name: [sequences[i] for i in idx] for name, idx in parts.items()}
 
-    def _split_by_review(self) -> dict[str, list[list[str]]]:
-        """IMDb by whole reviews: train and validation from the archive's training reviews (and
-        its unlabelled ones with task.unlabelled), test from its test reviews, so no chunk of a
-        validation or test review is ever trained on. `num_sequences` caps the training chunks;
-        validation and test get whole reviews until they hold their fraction of that many."""
-        from ..data.imdb import iter_reviews
+    def _split_by_review(self) -> tuple[Vocab, dict[str, list[torch.Tensor]]]:
+        """IMDb by whole reviews, from the classifier's tokenized cache and with its splits: train
+        is the classifier's training reviews (plus the archive's unlabelled ones with
+        task.unlabelled), validation a sample of its validation reviews, test a sample of the
+        official test reviews; so no chunk of a validation or test review is ever trained on, and
+        a classifier started from this model (model.init_from) still chooses on unseen text. The
+        vocabulary is the classifier's for the same vocab_size. `num_sequences` caps the training
+        chunks; validation and test get whole reviews until they hold their fraction of that many."""
+        from ..data.imdb import load_imdb, load_unlabelled
 
         c = self.cfg
-        texts: dict[str, list[str]] = {"train": [], "test": []}
-        for split, _, text in iter_reviews(c.data_path, splits=("train", "test"), include_unsup=c.unlabelled):
-            texts["test" if split == "test" else "train"].append(text)
+        data = load_imdb(c.data_path, vocab_size=c.vocab_size, val_size=c.val_size, seed=self.seed)
         rng = random.Random(self.seed + 1)
-        for pool in texts.values():
-            rng.shuffle(pool)  # storage order groups the labels; a sample must mix them
 
-        def take(pool: list[str], chunks: int, reviews: int) -> tuple[list[list[str]], int]:
-            out: list[list[str]] = []
-            used = 0
-            while used < min(len(pool), reviews) and len(out) < chunks:
-                out.extend(self._chunks(self._reading_order(self._tokenize(pool[used]))))
-                used += 1
-            return out, used
+        def chunks(split: Any, cap: int) -> list[torch.Tensor]:
+            out: list[torch.Tensor] = []
+            order = list(range(len(split)))
+            rng.shuffle(order)  # storage order groups the labels; a sample must mix them
+            for i in order:
+                if len(out) >= cap:
+                    break
+                out.extend(self._chunks(self._reading_order(split.get(i))))
+            return out
 
-        # Validation and test: their fraction of the training chunks, and at most that fraction of the reviews.
-        parts: dict[str, list[list[str]]] = {}
-        train = texts["train"]
-        parts["val"], used = take(train, max(1, int(c.num_sequences * c.val_fraction)), max(1, int(len(train) * c.val_fraction)))
-        parts["train"], _ = take(train[used:], c.num_sequences, len(train))
+        train = [data.train] + ([load_unlabelled(c.data_path, data.vocab)] if c.unlabelled else [])
+        parts = {
+            "train": [piece for split in train for piece in chunks(split, c.num_sequences)],
+            "val": chunks(data.val, max(1, int(c.num_sequences * c.val_fraction))),
+            "test": chunks(data.test, max(1, int(c.num_sequences * c.test_fraction))),
+        }
+        rng.shuffle(parts["train"])
         parts["train"] = parts["train"][: c.num_sequences]
-        test = texts["test"]
-        parts["test"], _ = take(test, max(1, int(c.num_sequences * c.test_fraction)), max(1, int(len(test) * c.test_fraction)))
         if len(parts["train"]) < 10:
             raise UserError(f"the IMDb reviews give only {len(parts['train'])} training sequences; at least 10 are needed")
-        return parts
+        return data.vocab, parts
 
     def _prepare(self) -> None:
-        parts = self._split_by_review() if self.cfg.corpus == "imdb" else self._split_by_sequence()
+        if self.cfg.corpus == "imdb":
+            vocab, parts = self._split_by_review()
+            if self._vocab is not None and self._vocab != vocab:  # a checkpoint's: map onto it
+                remap = torch.tensor(self._vocab.encode(vocab.itos))
+                remap[0] = 0
+                parts = {name: [remap[seq] for seq in seqs] for name, seqs in parts.items()}
+            self._splits = {name: [seq.long() for seq in seqs] for name, seqs in parts.items()}
+            if self._vocab is None:
+                self._vocab = vocab
+                first = Counter(int(seq[0]) for seq in self._splits["train"]).most_common(1)[0][0]
+                self.start_token = vocab.itos[first]
+            return
+        parts = self._split_by_sequence()
         if self._vocab is None:  # from the training split only
             counts = Counter(t for seq in parts["train"] for t in seq)
             size = len(counts) + 2 if self.cfg.corpus == "synthetic" else self.cfg.vocab_size
@@ -200,13 +224,21 @@ class NextTokenTask(TokenTask, GeneratesText):
 
     def model_spec(self) -> ModelSpec:
         n = len(self.vocab)
-        return ModelSpec(num_outputs=n, vocab_size=n, per_step=True, causal=True, max_len=self.cfg.seq_len if self.cfg.corpus != "synthetic" else 2 * self.cfg.max_n + 1)
+        return ModelSpec(num_outputs=self.num_outputs, vocab_size=n, per_step=True, causal=True, max_len=self.cfg.seq_len if self.cfg.corpus != "synthetic" else 2 * self.cfg.max_n + 1)
 
-    @staticmethod
-    def _batch(seqs: list[torch.Tensor]) -> Batch:
-        """Inputs are tokens 0..L-2, targets tokens 1..L-1; padding at the end, ignored by the loss."""
+    @property
+    def num_outputs(self) -> int:
+        """Tokens the model predicts: the vocabulary, or its most frequent output_vocab_size."""
+        n = len(self.vocab)
+        return min(n, self.cfg.output_vocab_size or n)
+
+    def _batch(self, seqs: list[torch.Tensor]) -> Batch:
+        """Inputs are tokens 0..L-2, targets tokens 1..L-1; padding at the end, ignored by the loss.
+        A target outside the output vocabulary (ids are by frequency) is predicted as <unk>."""
         inputs, lengths = pad_batch([s[:-1] for s in seqs], pad_id=0)
         targets, _ = pad_batch([s[1:] for s in seqs], pad_id=IGNORE_INDEX)
+        if self.num_outputs < len(self.vocab):
+            targets = targets.masked_fill(targets >= self.num_outputs, UNK_ID)
         return Batch(inputs, targets, lengths)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
