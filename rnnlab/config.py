@@ -71,6 +71,9 @@ class ModelConfig(Section):
     init_backward_from: str | None = Field(None, description="a run of a backward language model (task.reverse): its layers into the backward direction")
     pretrained_embeddings: str | None = Field(None, description="word vectors, GloVe/word2vec text or a folder with vectors.npy + vocab.txt")
     freeze_embeddings: bool = Field(False, description="with pretrained_embeddings: keep the vectors fixed")
+    init_lr_scale: float = Field(
+        1.0, ge=0, le=1, description="with init_from: the learning rate of the layers it started, as a share of train.lr (0 = frozen)"
+    )
 
 
 class TrainConfig(Section):

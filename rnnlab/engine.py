@@ -113,25 +113,51 @@ def build(cfg: RunConfig, device: torch.device) -> tuple[Task, nn.Module]:
     return task, build_model(cfg.model, task.model_spec(), device)
 
 
-def _start_weights(model_cfg: ModelConfig, model: nn.Module, vocab: Any) -> list[str]:
-    """Weights from another run or word vectors, before training starts; one line each for the log."""
-    notes = []
-    if model_cfg.init_from:
-        notes.append(init_from_run(model, vocab, model_cfg.init_from))
-    if model_cfg.init_backward_from:
-        notes.append(init_from_run(model, vocab, model_cfg.init_backward_from, backward=True))
+def _start_weights(model_cfg: ModelConfig, model: nn.Module, vocab: Any) -> tuple[list[str], list[str]]:
+    """Weights from another run or word vectors, before training starts: one line each for the
+    log, and the names of the parameters another run started (init_lr_scale applies to them)."""
+    notes, started = [], []
+    for key, backward in (("init_from", False), ("init_backward_from", True)):
+        if getattr(model_cfg, key):
+            note, copied = init_from_run(model, vocab, getattr(model_cfg, key), backward=backward)
+            notes.append(note)
+            started += copied
+    if model_cfg.init_lr_scale != 1 and not started:
+        raise UserError(f"model.init_lr_scale = {model_cfg.init_lr_scale}: it applies to the layers model.init_from starts; set that too")
     if model_cfg.pretrained_embeddings:
         notes.append(apply_word_vectors(model, vocab, model_cfg.pretrained_embeddings, model_cfg.freeze_embeddings))
     elif model_cfg.freeze_embeddings:
         raise UserError("model.freeze_embeddings = true: there is nothing to freeze without model.pretrained_embeddings=PATH")
-    return notes
+    return notes, started
 
 
-def _optimizer(params: list[nn.Parameter], t: TrainConfig) -> torch.optim.Optimizer:
+def _started_params(run_dir: Path) -> list[str]:
+    """The parameters another run started, as a run's last checkpoint records them (the
+    optimizer's groups depend on them); a missing or bad checkpoint is reported by the resume."""
+    try:
+        return list(load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt").get("started_params", []))
+    except Exception:
+        return []
+
+
+def _trainable(model: nn.Module, started: set[str], scale: float) -> list[dict[str, Any]]:
+    """Parameter groups: the fresh ones at train.lr first (the lr the log shows), then those
+    another run started, at `scale` times it; with scale 0 those are frozen instead."""
+    fresh, pretrained = [], []
+    for name, p in model.named_parameters():
+        if name in started and scale == 0:
+            p.requires_grad_(False)
+        if p.requires_grad:
+            (pretrained if name in started else fresh).append(p)
+    return [g for g in ({"params": fresh}, {"params": pretrained, "lr_scale": scale}) if g["params"]]
+
+
+def _optimizer(groups: list[dict[str, Any]], t: TrainConfig) -> torch.optim.Optimizer:
+    groups = [{"params": g["params"], "lr": t.lr * g.get("lr_scale", 1.0)} for g in groups]
     if t.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=t.lr, weight_decay=t.weight_decay)
+    return cls(groups, lr=t.lr, weight_decay=t.weight_decay)
 
 
 def _scheduler(opt: torch.optim.Optimizer, t: TrainConfig, total_steps: int | None) -> Any:
@@ -329,8 +355,13 @@ class Run:
         self.autocast, self.scaler, self.precision_note, self.precision = autocast_for(t.precision, self.device)
         self.task, self.model = build(cfg, self.device)
         self.notes: list[str] = []
-        if resume is None:  # a resumed run has its own weights already
-            self.notes += _start_weights(cfg.model, self.model, getattr(self.task, "vocab", None))
+        self.pretrained: list[str] = []  # parameters another run started (model.init_from)
+        if resume is None:  # a resumed run has its own weights already, and says which were started
+            self.notes, self.pretrained = _start_weights(cfg.model, self.model, getattr(self.task, "vocab", None))
+        else:
+            self.pretrained = _started_params(resume)
+            if cfg.model.freeze_embeddings:  # as apply_word_vectors left it, so the optimizer's groups match
+                self.model.embedding.weight.requires_grad_(False)
         self.task.shard(self.dist.rank, self.dist.world_size)
         self.net = self.model  # what the training step calls: the DDP wrapper when distributed
         if self.dist.enabled:
@@ -338,13 +369,14 @@ class Run:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        groups = _trainable(self.model, set(self.pretrained), cfg.model.init_lr_scale)
+        self.params = [p for g in groups for p in g["params"]]
         self.spe = self.task.steps_per_epoch()
         lengths = [x for x in (t.steps, t.epochs * self.spe if (t.epochs and self.spe) else None) if x is not None]
         self.total = min(lengths)
         self.eval_every = t.eval_every or (self.spe if self.spe else max(1, min(100, self.total // 10)))
         self.eval_on_steps = t.eval_every is not None or self.spe is None  # else once per epoch
-        self.optimizer = _optimizer(self.params, t)
+        self.optimizer = _optimizer(groups, t)
         self.scheduler = _scheduler(self.optimizer, t, self.total)
         self.max_norm = t.clip_grad_norm if t.clip_grad_norm is not None else float("inf")
         self.higher = self.task.primary_metric != "loss"
@@ -436,6 +468,8 @@ class Run:
             "epoch": self.epoch,
             "val": self.best,
         }
+        if self.pretrained:
+            p["started_params"] = self.pretrained
         if full:  # what resuming needs on top
             p.update(
                 optimizer=self.optimizer.state_dict(),

@@ -163,3 +163,42 @@ def test_a_backward_language_model_reads_texts_from_their_end(tmp_path):
                               "model": {"name": "lstm"}, "train": {"steps": 1}})  # fmt: skip
         chunks[reverse] = build_task(cfg)._token_sequences()
     assert chunks[True] == [chunks[False][0][::-1]]
+
+
+def test_init_lr_scale_freezes_or_slows_the_started_layers_and_survives_a_resume(archive, language_model, cli, tmp_path, monkeypatch):
+    """model.init_lr_scale: 0 keeps the layers init_from started exactly as the language model left
+    them while the rest trains; 0.5 gives them half the learning rate, and a resumed run keeps
+    the two groups (its optimizer state must fit them)."""
+    import signal
+
+    import rnnlab.engine as engine
+    from rnnlab.callbacks import Callback
+
+    code, out = cli("train", *_classifier(archive, f"model.init_from={language_model}", "model.init_lr_scale=0", "train.lr=0.01"),
+                    "--runs-dir", tmp_path / "frozen")  # fmt: skip
+    assert code == 0, out
+    (run,) = (tmp_path / "frozen").iterdir()
+    lm, clf = load_checkpoint(language_model / "checkpoints/best.pt")["model"], load_checkpoint(run / "checkpoints/best.pt")["model"]
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        assert torch.equal(clf[f"layers.0.0.{name}"], lm[f"layers.0.0.{name}"])
+    fresh_start = load_checkpoint(run / "checkpoints/last.pt")["started_params"]
+    assert "embedding.weight" in fresh_start and not any(n.startswith(("layers.0.1", "head")) for n in fresh_start)
+
+    class StopAt(Callback):
+        def on_step(self, run) -> None:
+            if run.step == 3:
+                signal.raise_signal(signal.SIGINT)
+
+    made = engine.default_callbacks
+    monkeypatch.setattr(engine, "default_callbacks", lambda *a, **k: [*made(*a, **k), StopAt()])
+    args = _classifier(archive, f"model.init_from={language_model}", "model.init_lr_scale=0.5", "train.scheduler=none")
+    code, out = cli("train", *args, "--runs-dir", tmp_path / "half")
+    assert code == 130, out
+    monkeypatch.setattr(engine, "default_callbacks", made)
+    (run,) = (tmp_path / "half").iterdir()
+    code, out = cli("train", "--resume", run, "--no-progress")
+    assert code == 0, out
+    groups = load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["param_groups"]
+    assert [g["lr"] for g in groups] == [pytest.approx(3e-3), pytest.approx(1.5e-3)]
+    code, out = cli("train", *_classifier(archive, "model.init_lr_scale=0.5"), "--runs-dir", tmp_path / "x")
+    assert code == 2 and "set that too" in " ".join(out.split())

@@ -77,9 +77,10 @@ def resolve_run(path: str | Path, key: str) -> Path:
     return found[-1]  # names start with the time: the newest sorts last
 
 
-def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *, backward: bool = False) -> str:
+def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *, backward: bool = False) -> tuple[str, list[str]]:
     """Copy the embedding (row by word) and every other matching layer from RUN's best checkpoint;
-    with `backward`, only RUN's forward layers, into this model's backward direction."""
+    with `backward`, only RUN's forward layers, into this model's backward direction. Returns a
+    line for the log and the names of the tensors copied."""
     key = "model.init_backward_from" if backward else "model.init_from"
     run_dir = resolve_run(run_dir, key)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt")
@@ -112,10 +113,10 @@ def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *,
                         + "\n  Give this model the same sizes (embedding_dim, hidden_size, num_layers) as that run's")  # fmt: skip
     model.load_state_dict(target)
     if backward:
-        return f"backward direction initialised from {run_dir}: {len(copied)} tensors"
+        return f"backward direction initialised from {run_dir}: {len(copied)} tensors", copied
     fresh = [n for n in target if n not in source and not n.startswith(_TASK_SPECIFIC)]
     note = f"initialised from {run_dir}: {len(copied)} tensors{embedding_note}"
-    return note + (f"; fresh: {', '.join(sorted({n.rsplit('.', 1)[0] for n in fresh}))}" if fresh else "")
+    return note + (f"; fresh: {', '.join(sorted({n.rsplit('.', 1)[0] for n in fresh}))}" if fresh else ""), copied
 
 
 def load_word_vectors(path: str | Path) -> tuple[list[str], torch.Tensor]:
