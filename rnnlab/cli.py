@@ -342,6 +342,9 @@ def plot(
 
 
 def main() -> None:
+    from .malloc import keep_freed_memory
+
+    keep_freed_memory()  # before any tensor exists: a training step reuses its memory (malloc.py)
     app(prog_name="rnnlab")
 
 

@@ -157,7 +157,12 @@ def _optimizer(groups: list[dict[str, Any]], t: TrainConfig) -> torch.optim.Opti
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=t.lr, weight_decay=t.weight_decay)
+    try:
+        # One pass over each parameter instead of ten: under the plain loop, Adam's update of the
+        # IMDb flagship's 3.2M-weight embedding took 12% of a training step on 2 CPU cores.
+        return cls(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # torch < 2.4 on CPU, or a device without the fused kernel
+        return cls(groups, lr=t.lr, weight_decay=t.weight_decay)
 
 
 def _scheduler(opt: torch.optim.Optimizer, t: TrainConfig, total_steps: int | None) -> Any:
