@@ -1,23 +1,27 @@
 """Training speed on a CPU: rnnlab's training step against PyTorch's fused kernel, before and
-after the speed work of issue 15, in fp32 and bf16, side by side in one process.
+after the speed work of issue 15, in fp32 and bf16, side by side, alternating.
 
     python benchmarks/train_speed.py --data ../shared/data/aclImdb_v1.tar.gz
 
 Part 1, the IMDb flagship's network (configs/imdb_bilstm.yaml: embedding 128, bi-LSTM 128,
-max pooling, dropout 0.5) on the same length-bucketed training batches, tokens per second:
+max pooling, dropout 0.5) on length-bucketed training batches, tokens per second:
 
   (a) fused:     a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
                  batch, no lengths, fp32: the kernel's speed with nothing exact around it;
-  (b) before:    rnnlab's exact path as it was before issue 15 (the backward direction reversed
-                 with gather, nn.Dropout), through the engine's own training step, fp32, on the
-                 flagship's batches of that time (64 reviews; `--before-batch-size`), as many reviews;
+  (b) before:    rnnlab's training step as it was before issue 15: the exact path of that time
+                 (the backward direction reversed with gather, nn.Dropout, amax pooling), Adam's
+                 plain loop, glibc's malloc as it comes, fp32, on the flagship's batches of that
+                 time (64 reviews; `--before-batch-size`), as many reviews;
+  (b') the same path with the memory kept (rnnlab/malloc.py), to show that share on its own;
   (c) now fp32:  rnnlab's model and engine step as they are, fp32;
   (d) now bf16:  the same under CPU bf16 autocast (train.precision=bf16).
 
-Paths (a), (c) and (d) train on the same `--batches` batches of the config's size per round; the paths take turns `--rounds`
-times and the medians are reported, so a neighbour's load hits every path alike. The fraction of
-the matrix-multiply peak counts the LSTM's arithmetic only (forward and backward: about
-6 x 4H(E+H) x 2 FLOPs per token per direction).
+How freed memory is handled is a setting of the whole process, so (b) runs in a process of its
+own with glibc's defaults and the other paths in one that keeps freed memory, as the rnnlab
+command does. The two processes take turns, `--rounds` times (each path `--batches` batches of
+the config's size per round), and the medians are reported, so a neighbour's load hits every
+path alike. The fraction of the matrix-multiply peak counts the LSTM's arithmetic only (forward
+and backward: about 6 x 4H(E+H) x 2 FLOPs per token per direction).
 
 Part 2, a small long-dependency model (hidden 32, seq_len 100, batch 32): steps per second of
 the LSTM and the GRU through the engine's step, fp32 and bf16, and of the GRU as the reference
@@ -29,11 +33,14 @@ The last line is `speedup=<(d) over (b)>`.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -41,9 +48,14 @@ from torch import nn
 from rnnlab.config import derive_config, load_config
 from rnnlab.contract import Batch
 from rnnlab.engine import Run
+from rnnlab.malloc import keep_freed_memory
 from rnnlab.models.recurrent import RecurrentNet
 
 ROOT = Path(__file__).resolve().parents[1]
+BEFORE, BEFORE_KEPT, FUSED, NOW_FP32, NOW_BF16 = (
+    "(b) before, fp32", "(b') before, memory kept", "(a) fused nn.LSTM, fp32", "(c) now, fp32", "(d) now, bf16",
+)  # fmt: skip
+ORDER = (FUSED, BEFORE, BEFORE_KEPT, NOW_FP32, NOW_BF16)
 
 
 def _old_reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -76,6 +88,10 @@ class BeforeNet(RecurrentNet):
                 h = forward
         return h
 
+    def pool(self, out: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        mask = torch.arange(out.size(1), device=out.device).unsqueeze(0) < lengths.to(out.device).unsqueeze(1)
+        return out.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+
 
 class FusedNet(nn.Module):
     """The same sizes on nn.LSTM(bidirectional=True), blind to lengths: the kernel's speed."""
@@ -89,14 +105,14 @@ class FusedNet(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         out, _ = self.lstm(self.drop(self.embedding(tokens)))
-        return self.head(self.drop(out.amax(1)))
+        return self.head(self.drop(out.max(1).values))
 
 
-def _swap_model(run: Run, model: nn.Module) -> None:
-    """Train `model` with the engine's step, its optimizer and clipping unchanged."""
+def _swap_model(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Train `model` with the engine's step and clipping; Adam as given (default: the plain loop)."""
     run.model = run.net = model
     run.params = [p for p in model.parameters() if p.requires_grad]
-    run.optimizer = torch.optim.Adam(run.params, lr=run.t.lr)
+    run.optimizer = optimizer or torch.optim.Adam(run.params, lr=run.t.lr)
 
 
 def _timed(run: Run, batches: list[Batch]) -> float:
@@ -118,49 +134,48 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def imdb_part(args: argparse.Namespace, runs_dir: Path) -> tuple[dict[str, float], tuple]:
+def _draw(run: Run, reviews: int) -> tuple[list[Batch], list[Batch]]:
+    """Two warm-up batches, then batches until they hold `reviews` reviews: the same for every
+    process, since the sampler is seeded by the config's seed."""
+    it = iter(run.task.train_batches(0))
+    warm = [next(it) for _ in range(2)]
+    out: list[Batch] = []
+    while sum(len(b) for b in out) < reviews:
+        out.append(next(it))
+    return warm, out
+
+
+def _imdb_runs(args: argparse.Namespace, side: str, runs_dir: Path) -> dict[str, tuple[Run, list[Batch], list[Batch]]]:
+    """The paths this process times: name -> (run, warm-up batches, timed batches)."""
     base = derive_config(load_config(args.config), {"task.data_path": args.data, "device": "cpu"})
-    before_cfg = {"train.precision": "fp32", "train.batch_size": args.before_batch_size}
-    runs: dict[str, Run] = {}
-    for name, changes in (("(a) fused nn.LSTM, fp32", {"train.precision": "fp32"}), ("(b) before, fp32", before_cfg),
-                          ("(c) now, fp32", {"train.precision": "fp32"}), ("(d) now, bf16", {"train.precision": "bf16"})):
+    reviews = args.batches * base.train.batch_size
+
+    def make(changes: dict) -> Run:
         run = Run(derive_config(base, changes), callbacks=[])
         run.setup(runs_dir, None)
-        runs[name] = run
-    first = next(iter(runs.values()))
-    m, spec = base.model, first.task.model_spec()
+        return run
+
+    def before(run: Run) -> Run:
+        net = BeforeNet(base.model, run.task.model_spec(), "lstm")
+        net.load_state_dict(run.model.state_dict())
+        _swap_model(run, net)
+        return run
+
+    before_cfg = {"train.precision": "fp32", "train.batch_size": args.before_batch_size}
+    if side == "before":
+        run = before(make(before_cfg))
+        return {BEFORE: (run, *_draw(run, reviews))}
+    paths = {}
+    run = make({"train.precision": "fp32"})
+    m, spec = base.model, run.task.model_spec()
     torch.manual_seed(0)
-    _swap_model(runs["(a) fused nn.LSTM, fp32"], FusedNet(spec.vocab_size, m.embedding_dim, m.hidden_size, m.dropout))
-    before = BeforeNet(m, spec, "lstm")
-    before.load_state_dict(runs["(b) before, fp32"].model.state_dict())
-    _swap_model(runs["(b) before, fp32"], before)
-
-    def draw(run: Run, reviews: int) -> tuple[list[Batch], list[Batch]]:
-        it = iter(run.task.train_batches(0))
-        warm = [next(it) for _ in range(2)]
-        out: list[Batch] = []
-        while sum(len(b) for b in out) < reviews:
-            out.append(next(it))
-        return warm, out
-
-    warm, batches = draw(first, args.batches * base.train.batch_size)
-    # The path before issue 15 trains on the flagship's batches of that time (smaller), as many reviews.
-    before_warm, before_batches = draw(runs["(b) before, fp32"], sum(len(b) for b in batches))
-    own = {name: (before_warm, before_batches) if name.startswith("(b)") else (warm, batches) for name in runs}
-    tokens = {name: sum(int(b.lengths.sum()) for b in bs) for name, (_, bs) in own.items()}
-    for name, run in runs.items():
-        _timed(run, own[name][0])
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for r in range(args.rounds):
-        for name, run in runs.items():
-            seconds[name].append(_timed(run, own[name][1]))
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(')')[0]})" f" {tokens[n] / s[-1]:,.0f}" for n, s in seconds.items()) + " tokens/s")
-    for run in runs.values():
-        run.close()
-    rates = {name: tokens[name] / statistics.median(s) for name, s in seconds.items()}
-    mean_t = statistics.mean(b.inputs.size(1) for b in batches)
-    padding = 1 - tokens["(c) now, fp32"] / sum(b.inputs.numel() for b in batches)
-    return rates, (m.hidden_size, m.embedding_dim, mean_t, padding, len(batches), base.train.batch_size, len(before_batches))
+    fused = FusedNet(spec.vocab_size, m.embedding_dim, m.hidden_size, m.dropout)
+    _swap_model(run, fused, torch.optim.Adam(fused.parameters(), lr=run.t.lr, fused=True))
+    paths[FUSED] = run
+    paths[BEFORE_KEPT] = before(make(before_cfg))
+    paths[NOW_FP32] = make({"train.precision": "fp32"})
+    paths[NOW_BF16] = make({"train.precision": "bf16"})
+    return {name: (r, *_draw(r, reviews)) for name, r in paths.items()}
 
 
 def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, float]:
@@ -176,15 +191,13 @@ def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, 
             run = Run(cfg, callbacks=[])
             run.setup(runs_dir, None)
             runs[f"{cell} {precision}"] = run
-    ref = runs["gru fp32"]
-    cfg = derive_config(ref.cfg, {})
-    run = Run(cfg, callbacks=[])
+    run = Run(derive_config(runs["gru fp32"].cfg, {}), callbacks=[])
     run.setup(runs_dir, None)
     layer = run.model.layers[0][0]
     cell = ReferenceRecurrent("gru", layer.input_size, layer.hidden_size)
     cell.load_state_dict(layer.state_dict())
     run.model.layers[0][0] = cell
-    _swap_model(run, run.model)
+    _swap_model(run, run.model, run.optimizer)
     runs["gru fp32, reference cell"] = run
     batches = {name: [b for b, _ in zip(r.task.train_batches(0), range(args.small_steps))] for name, r in runs.items()}
     for name, r in runs.items():
@@ -197,37 +210,102 @@ def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, 
     return {name: statistics.median(v) for name, v in rates.items()}
 
 
+def worker(args: argparse.Namespace) -> None:
+    """One side: set up, say so, then time its paths once per line read from stdin."""
+    if args.side == "now":
+        assert keep_freed_memory() or not sys.platform.startswith("linux"), "glibc's mallopt did not take"
+    with tempfile.TemporaryDirectory() as d:
+        paths = _imdb_runs(args, args.side, Path(d))
+        for run, warm, _ in paths.values():
+            _timed(run, warm)
+        info = {}
+        if args.side == "now":
+            _, _, batches = paths[NOW_FP32]
+            info = {
+                "peaks": {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)},
+                "mean_t": statistics.mean(b.inputs.size(1) for b in batches),
+                "padding": 1 - sum(int(b.lengths.sum()) for b in batches) / sum(b.inputs.numel() for b in batches),
+                "n": len(batches), "threads": torch.get_num_threads(),
+            }  # fmt: skip
+        else:
+            info = {"n_before": len(paths[BEFORE][2])}
+        print(json.dumps(info), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "small":
+                print(json.dumps(long_dependency_part(args, Path(d))), flush=True)
+                continue
+            rates = {}
+            for name, (run, _, batches) in paths.items():
+                rates[name] = sum(int(b.lengths.sum()) for b in batches) / _timed(run, batches)
+            print(json.dumps(rates), flush=True)
+        for run, _, _ in paths.values():
+            run.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an extracted aclImdb/")
     parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm.yaml"), help="whose network to time")
-    parser.add_argument("--batches", type=int, default=12, help="IMDb batches (of the config's size) per path and round")
+    parser.add_argument("--batches", type=int, default=8, help="IMDb batches (of the config's size) per path and round")
     parser.add_argument("--before-batch-size", type=int, default=64, help="path (b)'s batch size: the flagship's before issue 15")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
     parser.add_argument("--small-steps", type=int, default=100, help="long-dependency steps per path and round")
+    parser.add_argument("--side", choices=("before", "now"), help=argparse.SUPPRESS)  # a worker process
     args = parser.parse_args()
+    if args.side:
+        return worker(args)
 
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    with tempfile.TemporaryDirectory() as d:
-        rates, (hidden, emb, mean_t, padding, n, bs, n_before) = imdb_part(args, Path(d))
-        small = long_dependency_part(args, Path(d))
+    cmd = [sys.executable, __file__, *sys.argv[1:]]
+    # The "before" side runs with glibc's malloc as it comes, whatever this shell asked for.
+    env = {k: v for k, v in os.environ.items() if k != "RNNLAB_SYSTEM_MALLOC"}
+    sides = {
+        side: subprocess.Popen([*cmd, "--side", side], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        for side in ("before", "now")
+    }
 
+    def ask(side: str, what: str = "round") -> dict:
+        proc = sides[side]
+        if what:
+            proc.stdin.write(what + "\n")
+            proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            sys.exit(f"the {side} process ended early (exit {proc.wait()})")
+        return json.loads(line)
+
+    before_info, now_info = ask("before", ""), ask("now", "")
+    seconds: dict[str, list[float]] = {}
+    for r in range(args.rounds):
+        rates = {**ask("before"), **ask("now")}
+        for name, rate in rates.items():
+            seconds.setdefault(name, []).append(rate)
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(' ')[0]} {rates[n]:,.0f}" for n in ORDER) + " tokens/s", flush=True)
+    small = ask("now", "small")
+    for proc in sides.values():
+        proc.stdin.close()
+        proc.wait()
+
+    rates = {name: statistics.median(seconds[name]) for name in ORDER}
+    cfg = load_config(args.config)
+    hidden, emb, bs = cfg.model.hidden_size, cfg.model.embedding_dim, cfg.train.batch_size
+    peaks = now_info["peaks"]
     flops_per_token = 2 * 6 * 4 * hidden * (emb + hidden)  # two directions, forward + backward
     print(f"\nmatrix multiply peak (2048x2048): fp32 {peaks['fp32']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f} GFLOP/s; "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"IMDb bi-LSTM (hidden {hidden}, embedding {emb}): {n} bucketed batches of {bs} (path (b): {n_before} of "
-          f"{args.before_batch_size}, the flagship's batch before issue 15), mean length {mean_t:.0f}, padding {padding:.1%}; "
-          f"median of {args.rounds} alternating rounds")
+          f"torch threads {now_info['threads']}")
+    print(f"IMDb bi-LSTM (hidden {hidden}, embedding {emb}): {now_info['n']} bucketed batches of {bs} (path (b): "
+          f"{before_info['n_before']} of {args.before_batch_size}, the flagship's batch before issue 15), mean length "
+          f"{now_info['mean_t']:.0f}, padding {now_info['padding']:.1%}; median of {args.rounds} alternating rounds")
     print(f"{'path':28}{'tokens/s':>12}{'vs (b)':>8}{'GFLOP/s':>9}{'of peak':>9}")
-    for name, rate in rates.items():
+    for name in ORDER:
+        rate = rates[name]
         peak = peaks["bf16" if "bf16" in name else "fp32"]
         gflops = rate * flops_per_token / 1e9
-        print(f"{name:28}{rate:12,.0f}{rate / rates['(b) before, fp32']:8.2f}{gflops:9.1f}{gflops / peak:9.1%}")
-    print(f"\nlong dependency (hidden 32, seq_len 100, batch 32), engine steps per second:")
+        print(f"{name:28}{rate:12,.0f}{rate / rates[BEFORE]:8.2f}{gflops:9.1f}{gflops / peak:9.1%}")
+    print("\nlong dependency (hidden 32, seq_len 100, batch 32), engine steps per second:")
     for name, rate in small.items():
         print(f"  {name:28}{rate:8.1f}")
     print(f"  GRU / LSTM time per step, fp32: {small['lstm fp32'] / small['gru fp32']:.2f}x")
-    print(f"speedup={rates['(d) now, bf16'] / rates['(b) before, fp32']:.2f}")
+    print(f"speedup={rates[NOW_BF16] / rates[BEFORE]:.2f}")
 
 
 if __name__ == "__main__":
