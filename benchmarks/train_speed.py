@@ -9,9 +9,10 @@ max pooling, dropout 0.5) on length-bucketed training batches, tokens per second
   (a) fused:     a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
                  batch, no lengths, fp32: the kernel's speed with nothing exact around it;
   (b) before:    rnnlab's training step as it was before issue 15: the exact path of that time
-                 (the backward direction reversed with gather, nn.Dropout, amax pooling), Adam's
-                 plain loop, glibc's malloc as it comes, fp32, on the flagship's batches of that
-                 time (64 reviews; `--before-batch-size`), as many reviews;
+                 (batch first, the backward direction reversed with gather, nn.Dropout, amax
+                 pooling), Adam's plain loop, glibc's malloc as it comes, fp32, on the
+                 flagship's batches of that time (64 reviews; `--before-batch-size`), as many
+                 reviews;
   (b') the same path with the memory kept (rnnlab/malloc.py), to show that share on its own;
   (c) now fp32:  rnnlab's model and engine step as they are, fp32;
   (d) now bf16:  the same under CPU bf16 autocast (train.precision=bf16).
@@ -69,14 +70,18 @@ def _old_reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.
 
 
 class BeforeNet(RecurrentNet):
-    """RecurrentNet's exact path as it was before issue 15 (same parameters, so same weights)."""
+    """RecurrentNet's exact path as it was before issue 15 (same parameters, so same weights):
+    batch first around batch-first modules, the backward direction reversed with gather,
+    nn.Dropout, amax pooling."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.drop = nn.Dropout(self.cfg.dropout)
+        for m in self.recurrent_modules():
+            m.batch_first = True
 
-    def encode(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        h = feats
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.drop(self.embedding(tokens))  # (B, T, E)
         for i, directions in enumerate(self.layers):
             if i > 0:
                 h = self.drop(h)
@@ -86,11 +91,8 @@ class BeforeNet(RecurrentNet):
                 h = torch.cat([forward, _old_reverse_padded(backward, lengths)], dim=-1)
             else:
                 h = forward
-        return h
-
-    def pool(self, out: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        mask = torch.arange(out.size(1), device=out.device).unsqueeze(0) < lengths.to(out.device).unsqueeze(1)
-        return out.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        mask = torch.arange(h.size(1), device=h.device).unsqueeze(0) < lengths.to(h.device).unsqueeze(1)
+        return self.head(self.drop(h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)))
 
 
 class FusedNet(nn.Module):

@@ -23,6 +23,7 @@ from .contract import ClassifiesText
 from .engine import load_run_model
 from .errors import UserError
 from .runtime import inference_autocast
+from .rundir import resolve_run
 
 __all__ = ["Member", "load_members", "split_probabilities", "scores"]
 
@@ -39,11 +40,9 @@ class Member:
 def load_members(runs: list[Path], device: torch.device) -> list[Member]:
     """Every run's model, checked to classify the same task's labels."""
     members = []
-    for run in runs:
-        if not Path(run).is_dir():
-            raise UserError(f"run directory not found: {run}")
-        cfg, task, model, _ = load_run_model(Path(run), device)
-        members.append(Member(Path(run), cfg, task, model, inference_autocast(cfg.train.precision, device)))
+    for run in map(resolve_run, runs):
+        cfg, task, model, _ = load_run_model(run, device)
+        members.append(Member(run, cfg, task, model, inference_autocast(cfg.train.precision, device)))
     first = members[0]
     for m in members[1:]:
         if m.cfg.task.name != first.cfg.task.name:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -27,6 +28,7 @@ __all__ = [
     "read_json",
     "read_metrics",
     "clean_json",
+    "resolve_run",
 ]
 
 
@@ -199,3 +201,24 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def resolve_run(path: str | Path, what: str = "run directory") -> Path:
+    """A run directory as given, or `<runs dir>/<name>`: the newest finished run of that name
+    there (run directories are `<time>-<name>`; finished = it has checkpoints/best.pt), so that a
+    shipped config or a pipeline of commands can say `runs/imdb_lm` before the run exists."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    named = re.compile(rf"\d{{8}}-\d{{6}}-{re.escape(path.name)}(-\d+)?")
+    parent = path.parent if path.parent.is_dir() else None
+    found = sorted(
+        (p for p in (parent.iterdir() if parent else ()) if named.fullmatch(p.name) and (p / "checkpoints" / "best.pt").is_file()),
+        key=lambda p: p.name,
+    )
+    if not found:
+        raise UserError(
+            f"{what} not found: {path}, and there is no finished run named {path.name!r} under {path.parent}/ either; "
+            "train it first, or name a run directory (`rnnlab runs` lists them)"
+        )
+    return found[-1]  # names start with the time: the newest sorts last

@@ -134,7 +134,8 @@ def _packed_reference(model: RecurrentNet, feats: torch.Tensor, lengths: torch.T
 
 def _encode_every_layer(model: RecurrentNet, feats: torch.Tensor, lengths: torch.Tensor):
     """model.encode, watched: every layer's output as the next layer read it (the last layer's is
-    encode's result), and the (h, c) each single-direction module returned after its padded run."""
+    encode's result), batch first, and the (h, c) each single-direction module returned after its
+    padded run. The modules themselves read time-major (T, B, F)."""
     inputs: dict[int, torch.Tensor] = {}
     states: dict[tuple[int, int], object] = {}
     hooks = []
@@ -147,8 +148,8 @@ def _encode_every_layer(model: RecurrentNet, feats: torch.Tensor, lengths: torch
     finally:
         for hook in hooks:
             hook.remove()
-    assert torch.equal(inputs[0], feats) and len(states) == len(model.layers) * len(model.layers[0])
-    return [inputs[i] for i in range(1, len(model.layers))] + [out], states
+    assert torch.equal(inputs[0].transpose(0, 1), feats) and len(states) == len(model.layers) * len(model.layers[0])
+    return [inputs[i].transpose(0, 1) for i in range(1, len(model.layers))] + [out], states
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])

@@ -191,7 +191,7 @@ def test_init_lr_scale_freezes_or_slows_the_started_layers_and_survives_a_resume
 
     made = engine.default_callbacks
     monkeypatch.setattr(engine, "default_callbacks", lambda *a, **k: [*made(*a, **k), StopAt()])
-    args = _classifier(archive, f"model.init_from={language_model}", "model.init_lr_scale=0.5", "train.scheduler=none")
+    args = _classifier(archive, f"model.init_from={language_model}", "model.init_lr_scale=0.5", "train.scheduler=none", "train.lr=0.003")
     code, out = cli("train", *args, "--runs-dir", tmp_path / "half")
     assert code == 130, out
     monkeypatch.setattr(engine, "default_callbacks", made)

@@ -19,6 +19,7 @@ from ..engine import load_run_model
 from ..ensemble import check_same_examples, load_members, scores, split_probabilities
 from ..errors import UserError
 from ..runtime import inference_autocast, resolve_device
+from ..rundir import resolve_run
 
 __all__ = ["evaluate"]
 
@@ -30,9 +31,7 @@ def evaluate(runs: list[Path], *, split: str, device: str, console: Console) -> 
         raise UserError("name a run directory: rnnlab evaluate runs/<run> (several runs: their ensemble)")
     if len(runs) > 1:
         return evaluate_ensemble(runs, split=split, device=device, console=console)
-    run = runs[0]
-    if not run.is_dir():
-        raise UserError(f"run directory not found: {run}")
+    run = resolve_run(runs[0])
     dev = resolve_device(device)
     cfg, task, model, _ = load_run_model(run, dev)
     # The precision the run was scored in at the end of training, so the figures agree with summary.json.

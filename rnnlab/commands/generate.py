@@ -20,6 +20,7 @@ from ..contract import GeneratesText
 from ..engine import load_run_model
 from ..errors import UserError
 from ..runtime import inference_autocast, resolve_device
+from ..rundir import resolve_run
 
 __all__ = ["generate", "generate_text", "MAX_TOKENS"]
 
@@ -85,8 +86,7 @@ def generate_text(
 def generate(run: Path, *, prompt: str | None, tokens: int, temperature: float, top_k: int | None, seed: int, device: str,
              console: Console) -> str:  # fmt: skip
     """The command: print the prompt dimmed, then the continuation piece by piece as it is sampled."""
-    if not run.is_dir():
-        raise UserError(f"run directory not found: {run}")
+    run = resolve_run(run)
 
     def show_prompt(text: str) -> None:
         console.print(f"[dim]{escape(text)}[/]", end="", soft_wrap=True, highlight=False)

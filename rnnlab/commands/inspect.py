@@ -46,6 +46,7 @@ from ..models.cells import BLOCK_NAMES, param_count
 from ..models.recurrent import RecurrentNet
 from ..rundir import create_run_dir, write_json
 from ..tasks.base import TokenTask
+from ..rundir import resolve_run
 
 __all__ = ["inspect", "inspect_input", "parameter_blocks", "MAX_INSPECT_TOKENS"]
 
@@ -431,8 +432,7 @@ def _memory_carriers_plot(
 
 
 def _load(run: Path) -> tuple[Any, Any, RecurrentNet, str]:
-    if not run.is_dir():
-        raise UserError(f"run directory not found: {run}; `rnnlab runs` lists the runs under runs/")
+    run = resolve_run(run)
     if not (run / "checkpoints" / "best.pt").is_file():
         hint = (f"continue it with: rnnlab train --resume {run}" if (run / "checkpoints" / "last.pt").is_file()
                 else "train one with: rnnlab train configs/long_dependency_lstm.yaml")  # fmt: skip

@@ -26,6 +26,7 @@ from ..contract import ClassifiesText, TagsText
 from ..engine import find_latest_run, load_run_model
 from ..errors import UserError
 from ..runtime import inference_autocast, resolve_device
+from ..rundir import resolve_run
 
 __all__ = ["predict", "predict_texts", "read_lines", "MAX_PREDICT_TOKENS"]
 
@@ -146,8 +147,7 @@ def predict(
             _print_labels(console, f"predictions of an ensemble of {len(runs)} runs", results)
         return results
     run_dir = runs[0] if runs else find_latest_run(runs_dir, (ClassifiesText, TagsText), "imdb model", "nor any other run that classifies or tags text; " + TRAIN_HINT)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
+    run_dir = resolve_run(run_dir)
     results = predict_texts(run_dir, all_texts, device)
     if as_json:
         print(json.dumps({"run": str(run_dir), "predictions": results}, indent=2))

@@ -3,7 +3,8 @@
     rnnlab train configs/long_dependency_lstm.yaml model.implementation=reference
 
 `ReferenceRecurrent(mode, input_size, hidden_size)` is a drop-in replacement for a single-layer,
-single-direction, batch_first `nn.RNN(nonlinearity="tanh")`, `nn.LSTM` or `nn.GRU`: same parameter
+single-direction `nn.RNN(nonlinearity="tanh")`, `nn.LSTM` or `nn.GRU` (batch_first, or time-major
+with `batch_first=False` as RecurrentNet builds both kinds): same parameter
 names, shapes and gate layout (so state dicts load both ways), same initial weights from the same
 seed, same outputs and gradients (tests/test_cells.py checks all of it to 1e-10 in float64). In
 float32 it does PyTorch's own CPU arithmetic in the same order, so results agree to the last bit or
@@ -18,7 +19,8 @@ only their sum matters), and stacks the gates' rows into one matrix:
 with G gate blocks in this row order: rnn 1 (h); lstm 4 (i, f, g = C~, o); gru 3 (r, z, n = h~).
 
 Recording: set `module.record = True` (or pass `record=True` to the constructor); every forward then
-fills `module.recorded` with one detached (B, T, H) tensor per activation, named in `RECORDED`.
+fills `module.recorded` with one detached (B, T, H) tensor per activation (batch first whatever the
+input's layout), named in `RECORDED`.
 A forward with recording off leaves `module.recorded` empty, so it never holds stale steps.
 """
 
@@ -105,18 +107,18 @@ _STEPS = {"rnn": _rnn_step, "lstm": _lstm_step, "gru": _gru_step}
 
 
 class ReferenceRecurrent(nn.Module):
-    """A single-layer, batch_first nn.RNN (tanh) / nn.LSTM / nn.GRU in plain tensor operations.
+    """A single-layer nn.RNN (tanh) / nn.LSTM / nn.GRU in plain tensor operations.
 
-    forward(x (B, T, F), hx=None) returns, exactly like the nn module:
-        rnn, gru: (output (B, T, H), h_n (1, B, H));  hx = h_0 (1, B, H)
-        lstm:     (output (B, T, H), (h_n, c_n));     hx = (h_0, c_0)
+    forward(x, hx=None) returns, exactly like the nn module, with x (B, T, F) (batch_first, the
+    default) or (T, B, F) (batch_first=False), and output in the same layout:
+        rnn, gru: (output, h_n (1, B, H));  hx = h_0 (1, B, H)
+        lstm:     (output, (h_n, c_n));     hx = (h_0, c_0)
     A missing hx means zeros, as in PyTorch.
     """
 
     # Read by code written for nn.RNNBase; only this one configuration is implemented.
     num_layers = 1
     bidirectional = False
-    batch_first = True
     dropout = 0.0
     proj_size = 0
 
@@ -128,6 +130,7 @@ class ReferenceRecurrent(nn.Module):
         bias: bool = True,
         *,
         record: bool = False,
+        batch_first: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -136,6 +139,7 @@ class ReferenceRecurrent(nn.Module):
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
         self.mode, self.input_size, self.hidden_size, self.bias = mode, input_size, hidden_size, bias
+        self.batch_first = batch_first
         if mode == "rnn":
             self.nonlinearity = "tanh"
         self.record = record
@@ -159,10 +163,10 @@ class ReferenceRecurrent(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def extra_repr(self) -> str:
-        return f"{self.mode}, {self.input_size}, {self.hidden_size}, bias={self.bias}, batch_first=True"
+        return f"{self.mode}, {self.input_size}, {self.hidden_size}, bias={self.bias}, batch_first={self.batch_first}"
 
     def _initial_state(self, x: torch.Tensor, hx) -> tuple[torch.Tensor, torch.Tensor | None]:
-        shape = (1, x.size(0), self.hidden_size)
+        shape = (1, x.size(0 if self.batch_first else 1), self.hidden_size)
         if hx is None:
             zeros = x.new_zeros(shape[1:])
             return zeros, (zeros if self.mode == "lstm" else None)
@@ -175,20 +179,21 @@ class ReferenceRecurrent(nn.Module):
         return states[0][0], (states[1][0] if self.mode == "lstm" else None)
 
     def forward(self, x: torch.Tensor, hx=None):
+        layout = "(B, T, F)" if self.batch_first else "(T, B, F)"
         if x.dim() != 3:
-            raise ValueError(f"{self.mode}: expected batch_first input (B, T, F), got shape {tuple(x.shape)}")
+            raise ValueError(f"{self.mode}: expected input {layout}, got shape {tuple(x.shape)}")
         if x.size(-1) != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size {self.input_size}, got {x.size(-1)}")
-        if x.size(1) == 0:
+        if x.size(1 if self.batch_first else 0) == 0:
             raise ValueError(f"{self.mode}: the sequence needs at least one time step")
         h, c = self._initial_state(x, hx)
         step = _STEPS[self.mode]
         # W_ih x_t + b_ih does not depend on h_{t-1}: one matmul for all steps instead of T small ones,
         # time-major as PyTorch's own CPU kernel lays it out, so that the gradients are summed in its order too.
-        xw = F.linear(x.transpose(0, 1), self.weight_ih_l0, self.bias_ih_l0)  # (T, B, G*H)
+        xw = F.linear(x.transpose(0, 1) if self.batch_first else x, self.weight_ih_l0, self.bias_ih_l0)  # (T, B, G*H)
         outputs: list[torch.Tensor] = []
         steps: dict[str, list[torch.Tensor]] = {name: [] for name in RECORDED[self.mode]} if self.record else {}
-        for t in range(x.size(1)):
+        for t in range(xw.size(0)):
             hw = F.linear(h, self.weight_hh_l0, self.bias_hh_l0)  # (B, G*H); the only recurrent matmul
             acts = step(xw[t], hw, h, c)
             h, c = acts["hidden"], acts.get("cell")
@@ -196,7 +201,7 @@ class ReferenceRecurrent(nn.Module):
             for name, values in steps.items():
                 values.append(acts[name].detach())
         self.recorded = {name: torch.stack(values, dim=1) for name, values in steps.items()}
-        output = torch.stack(outputs, dim=1)  # (B, T, H)
+        output = torch.stack(outputs, dim=1 if self.batch_first else 0)  # (B, T, H) or (T, B, H)
         if self.mode == "lstm":
             return output, (h.unsqueeze(0), c.unsqueeze(0))
         return output, h.unsqueeze(0)

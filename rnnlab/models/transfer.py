@@ -14,7 +14,6 @@ a one-way language model) keeps its fresh initialisation, and the report says so
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from torch import nn
 from ..checkpoint import load_checkpoint
 from ..data.text import Vocab
 from ..errors import UserError
+from ..rundir import resolve_run
 
 __all__ = ["init_from_run", "load_word_vectors", "apply_word_vectors"]
 
@@ -55,26 +55,11 @@ def _forward_as_backward(source: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
-def resolve_run(path: str | Path, key: str) -> Path:
-    """A run directory, or `<runs dir>/<name>` for the newest finished run of that name there
-    (run directories are `<time>-<name>`), so a shipped config can say `runs/imdb_lm`."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "checkpoints" / "best.pt").is_file():
-            raise UserError(f"{key} = {path}: no checkpoints/best.pt there; name a finished run directory")
-        return path
-    named = re.compile(rf"\d{{8}}-\d{{6}}-{re.escape(path.name)}(-\d+)?")
-    parent = path.parent if path.parent.is_dir() else None
-    found = sorted(
-        (p for p in (parent.iterdir() if parent else ()) if named.fullmatch(p.name) and (p / "checkpoints" / "best.pt").is_file()),
-        key=lambda p: p.name,
-    )
-    if not found:
-        raise UserError(
-            f"{key} = {path}: no such run directory, and no finished run named {path.name!r} under {path.parent}/; "
-            f"train it first, or name a run directory"
-        )
-    return found[-1]  # names start with the time: the newest sorts last
+def _finished_run(path: str | Path, key: str) -> Path:
+    path = resolve_run(path, f"{key}: run directory")
+    if not (path / "checkpoints" / "best.pt").is_file():
+        raise UserError(f"{key} = {path}: no checkpoints/best.pt there; name a finished run directory")
+    return path
 
 
 def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *, backward: bool = False) -> tuple[str, list[str]]:
@@ -82,7 +67,7 @@ def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *,
     with `backward`, only RUN's forward layers, into this model's backward direction. Returns a
     line for the log and the names of the tensors copied."""
     key = "model.init_backward_from" if backward else "model.init_from"
-    run_dir = resolve_run(run_dir, key)
+    run_dir = _finished_run(run_dir, key)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt")
     source = _forward_as_backward(ckpt["model"]) if backward else ckpt["model"]
     if backward and not any(n.startswith("layers.") and n.split(".")[2] == "1" for n in model.state_dict()):
