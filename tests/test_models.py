@@ -206,3 +206,35 @@ def test_gate_initialisations_set_the_biases():
     torch.testing.assert_close(chrono.bias_ih_l0[:h] + chrono.bias_hh_l0[:h], -forget)
     gru = build("gru", SEQ_SPEC, init="forget_bias", forget_bias=3.0).layers[0][0]
     assert torch.all(gru.bias_ih_l0[h : 2 * h] + gru.bias_hh_l0[h : 2 * h] == 3.0)  # update gate z
+
+
+def test_max_pooling_gradient_is_amaxs_ties_included():
+    """Max pooling runs through a hand-written gradient (amax forward, the gradient to the winning
+    step): it must equal autograd's own for amax over the true steps, ties shared equally."""
+    from rnnlab.models.recurrent import _MaxOverSteps
+
+    torch.manual_seed(0)
+    x = torch.randn(7, 3, 5, dtype=torch.float64)
+    x[2, 1, :] = x[4, 1, :] = 9.0  # a tie between two true steps of sequence 1
+    x[6, 2, :] = 99.0  # the largest value of sequence 2 lies in its padding
+    mask = (torch.arange(7)[:, None] < torch.tensor([7, 5, 4])[None]).unsqueeze(-1)
+    ours = x.clone().requires_grad_()
+    theirs = x.clone().requires_grad_()
+    w = torch.randn(3, 5, dtype=torch.float64)
+    (_MaxOverSteps.apply(ours, mask) * w).sum().backward()
+    (theirs.masked_fill(~mask, float("-inf")).amax(0) * w).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)
+    assert torch.equal(ours.grad[2, 1], w[1] / 2) and not ours.grad[6, 2].any()
+    assert torch.autograd.gradcheck(lambda t: _MaxOverSteps.apply(t, mask), (torch.randn(7, 3, 5, dtype=torch.float64, requires_grad=True),))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_dropout_drops_its_share_and_keeps_the_mean(p):
+    from rnnlab.models.recurrent import FastDropout
+
+    torch.manual_seed(0)
+    drop = FastDropout(p).train()
+    out = drop(torch.ones(500, 1000))
+    assert abs(float((out == 0).float().mean()) - p) < 0.003
+    assert abs(float(out.mean()) - 1.0) < 0.005
+    assert torch.equal(drop.eval()(torch.ones(3)), torch.ones(3))

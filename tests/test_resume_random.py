@@ -256,7 +256,7 @@ def imdb_raw(tmp_path, monkeypatch) -> dict:
         "task": {"name": "imdb", "data_path": str(archive), "val_size": 10, "max_len": 30, "eval_batch_size": 16},
         "model": {"name": "bilstm", "input": "embedding", "embedding_dim": 8, "hidden_size": 8, "dropout": 0.3, "pooling": "max"},
         # 70 training reviews in batches of 8: 9 steps an epoch, so every epoch end is an evaluation.
-        "train": {"lr": 0.01, "batch_size": 8, "epochs": 30, "eval_every": IMDB_EVAL, "checkpoint_every": IMDB_CKPT,
+        "train": {"lr": 0.02, "batch_size": 8, "epochs": 30, "eval_every": IMDB_EVAL, "checkpoint_every": IMDB_CKPT,
                   "scheduler": "plateau", "plateau_factor": 0.5, "plateau_patience": 1, "early_stopping": 5},
     }  # fmt: skip
 

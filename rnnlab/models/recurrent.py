@@ -93,21 +93,47 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None, time_dim: int 
 
 class FastDropout(nn.Module):
     """nn.Dropout's semantics (zero with probability p, scale the rest by 1/(1-p), identity in
-    eval), with the mask drawn by uniform_ instead of bernoulli_: 2.4x faster on CPU, where
-    bernoulli_ took 12% of the IMDb bi-LSTM's training step in bf16."""
+    eval) with a cheaper mask. On CPU the mask is cut from 64-bit random integers, four 16-bit
+    lanes each, so p is rounded to a multiple of 1/65,536 (the scale uses that exact p): drawing
+    one float per element was 8% of the IMDb flagship's training step; this is 5x faster."""
 
     def __init__(self, p: float):
         super().__init__()
         self.p = p
+        self._level = round(p * 65536)  # of 65,536 values of a 16-bit lane, this many drop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
+        if x.device.type == "cpu":
+            n = x.numel()
+            lanes = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None).view(torch.int16)
+            keep = lanes[:n].view(x.shape) >= self._level - 32768
+            return x * keep * (65536 / (65536 - self._level))
         keep = torch.empty(x.shape, device=x.device).uniform_() >= self.p
         return x * keep * (1.0 / (1.0 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class _MaxOverSteps(torch.autograd.Function):
+    """(T, B, D) -> (B, D): the maximum over the steps where `mask` (T, B, 1) holds. The forward
+    runs through amax, 3x faster than max (which also finds the indices) on CPU; the gradient goes
+    to the step that holds the maximum, shared equally among ties as amax's own gradient is."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        filled = x.masked_fill(~mask, float("-inf"))
+        values = filled.amax(dim=0)
+        ctx.save_for_backward(filled, values)
+        return values
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        filled, values = ctx.saved_tensors
+        winners = filled == values  # padding holds -inf: never a winner, since every length is >= 1
+        return winners * (grad / winners.sum(dim=0)), None
 
 
 class RecurrentNet(nn.Module):
@@ -259,9 +285,7 @@ class RecurrentNet(nn.Module):
         else:
             mask = torch.arange(out.size(0), device=out.device).unsqueeze(1) < lengths.to(out.device).unsqueeze(0)  # (T, B)
         if mode == "max":
-            # max, not amax: its backward scatters each gradient to the one step that won, where
-            # amax's compares every step with the maximum (6% of the IMDb flagship's step on CPU).
-            return out.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=0).values
+            return _MaxOverSteps.apply(out, mask.unsqueeze(-1))
         if mode == "mean":
             m = mask.unsqueeze(-1).to(out.dtype)
             return (out * m).sum(0) / m.sum(0).clamp_min(1)
