@@ -196,7 +196,7 @@ def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, 
     run = Run(derive_config(runs["gru fp32"].cfg, {}), callbacks=[])
     run.setup(runs_dir, None)
     layer = run.model.layers[0][0]
-    cell = ReferenceRecurrent("gru", layer.input_size, layer.hidden_size)
+    cell = ReferenceRecurrent("gru", layer.input_size, layer.hidden_size, batch_first=layer.batch_first)
     cell.load_state_dict(layer.state_dict())
     run.model.layers[0][0] = cell
     _swap_model(run, run.model, run.optimizer)

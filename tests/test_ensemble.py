@@ -56,6 +56,18 @@ def test_members_line_up_by_example_and_the_ensemble_is_their_mean(two_runs, cli
     assert f"{expected['loss']:.4f}" in out.split("ensemble")[-1]
 
 
+def test_runs_are_named_by_their_run_name_the_newest_finished_one(two_runs, cli):
+    """`rnnlab evaluate runs/imdb_bilstm runs/imdb_bow`, typed before the runs exist (a pipeline of
+    shipped configs), reads the newest finished run of each name; an unknown name is refused."""
+    named = [run.parent / run.name.split("-", 2)[2] for run in two_runs.values()]  # <runs dir>/<name>
+    code, by_name = cli("evaluate", *named, "--split", "test")
+    code_dirs, by_dir = cli("evaluate", *two_runs.values(), "--split", "test")
+    assert code == code_dirs == 0, by_name
+    assert by_name.split("ensemble")[-1] == by_dir.split("ensemble")[-1]
+    code, out = cli("evaluate", named[0].parent / "no_such_run")
+    assert code == 2 and "no finished run named 'no_such_run'" in " ".join(out.split()), out
+
+
 def test_predict_averages_the_members(two_runs, cli):
     text = "great wonderful film"
     code, out = cli("predict", "--run", two_runs["bilstm"], "--run", two_runs["bow"], "--json", text)
