@@ -4,7 +4,7 @@ after the speed work of issue 15, in fp32 and bf16, side by side, alternating.
     python benchmarks/train_speed.py --data ../shared/data/aclImdb_v1.tar.gz
 
 Part 1, the IMDb flagship's network (configs/imdb_bilstm.yaml: embedding 128, bi-LSTM 128,
-max pooling, dropout 0.5) on length-bucketed training batches, tokens per second:
+max pooling, dropout 0.3) on length-bucketed training batches, tokens per second:
 
   (a) fused:     a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
                  batch, no lengths, fp32: the kernel's speed with nothing exact around it;

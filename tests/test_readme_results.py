@@ -309,6 +309,7 @@ SPEED = "#### Training on the reference cells: 5× slower per step; the same res
 INSPECT = {"LSTM, chrono init": ("inspect_lstm_chrono", "forget_gate"), "LSTM, default init": ("inspect_lstm_default", "forget_gate"),
            "GRU, update-gate bias 3": ("inspect_gru", "update_gate")}
 AN, IMP, SP = "inspect_symbol_imprint/analysis.json", "inspect_symbol_imprint/imprint.json", "inspect_speed/results.json"
+ONEDNN = "onednn_lstm/output.txt"
 f3 = lambda x: f"{float(x):.3f}"
 f2 = lambda x: f"{float(x):.2f}"
 e1 = lambda x: f"{float(x):.1e}".replace("e-0", "e-")
@@ -552,6 +553,13 @@ CLAIMS: list[Claim] = [
     )),
     Claim(Prose(SPEED, "The\nreference LSTM takes"), "reference LSTM takes {}–{}× as long", SP, _ratio("lstm"), lambda x: f"{x:.1f}"),
     Claim(Prose(SPEED, "The\nreference LSTM takes"), "the reference GRU {}–{}×", SP, _ratio("gru"), lambda x: f"{x:.1f}"),
+    Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "oneDNN takes {} ms, PyTorch's native kernel\n{} ms ({}× as long) and the reference cell {} ms", ONEDNN,
+          lambda t: (*printed(r"^long dependency, T = 50\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)")(t)[:2], printed(r"^native_over_onednn=([\d.]+)$")(t),
+                     printed(r"^long dependency, T = 50\s+[\d.]+\s+[\d.]+\s+([\d.]+)")(t))),
+    Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "copy task's size the native\nkernel takes {}× as long, at the IMDb flagship's {}×", ONEDNN,
+          lambda t: (printed(r"^copy task, T = 100(?:\s+\S+){3}\s+([\d.]+)")(t), printed(r"^IMDb flagship, one direction(?:\s+\S+){3}\s+([\d.]+)")(t))),
+    Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "differ by at most {}.", ONEDNN,
+          lambda t: max(re.findall(r"(\d\.\de-\d\d)$", t, re.M), key=float), lambda x: x.replace("e-0", "e-")),
     Claim(Prose(SPEED, "Each run repeats itself exactly"), "a difference of {},", SP,
           lambda d: abs(d["lstm"][0]["test_loss"] - d["lstm"][1]["test_loss"]), e1),
     Claim(Prose(SPEED, "Each run repeats itself exactly"), "the very same test loss, {}, the", SP,
@@ -659,6 +667,8 @@ CLAIMS: list[Claim] = [
           lambda t: (printed(r"^rnnlab \(engine step\)(?:\s+\S+){3}\s+([\d.]+%)")(t), printed(r"^naive \(chapter loop\)(?:\s+\S+){3}\s+([\d.]+%)")(t))),
     Claim(_train_row(PIPELINE_CMD), "{} s the first time, {} s cached", PIPE, printed(r"first ([\d.]+) s, cached ([\d.]+) s")),
     Claim(_train_row(SPEED_CMD), "`speedup={}`", SPEED_OUT, printed(r"^speedup=([\d.]+)$")),
+    Claim(_train_row("OMP_NUM_THREADS=1 python benchmarks/onednn_lstm.py"), "`native_over_onednn={}`: PyTorch's native LSTM kernel takes {}×", ONEDNN,
+          lambda t: (printed(r"^native_over_onednn=([\d.]+)$")(t),) * 2),
     Claim(_train_row(SPEED_CMD), "bf16 step {} tokens/s against {} for", SPEED_OUT,
           lambda t: (printed(r"^\(d\) now, bf16\s+([\d,]+)")(t), printed(r"^\(b\) before, fp32\s+([\d,]+)")(t))),
     *(Claim(Row(CPU_SPEED, path, "tokens/s", after="measured, on the same"), "{}", SPEED_OUT, printed(rf"^\({p}\) [^\n]*?\s([\d,]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+%$"))
