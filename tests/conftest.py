@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,13 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_IMDB = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
+
+# A test run started in the background of a script (`python -m pytest &`) inherits SIGINT ignored,
+# and so would every rnnlab process it starts: the Ctrl-C tests would wait for runs that never
+# hear it. They test what a terminal gives a command, the default, so give the children that (a
+# Python handler here becomes the default in a child at exec; an ignored signal stays ignored).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def tiny_raw(model: str = "lstm", **train) -> dict:
