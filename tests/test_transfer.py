@@ -126,6 +126,9 @@ def test_vector_folder_format_and_mistakes(archive, cli, tmp_path):
     assert code == 2 and "line 2" in out and "Traceback" not in out
     code, out = cli("train", *_classifier(archive, "model.freeze_embeddings=true"), "--runs-dir", tmp_path / "d")
     assert code == 2 and "nothing to freeze" in out
+    # The shipped GloVe config before its folder exists: the message says how to make it.
+    code, out = cli("train", *_classifier(archive, f"model.pretrained_embeddings={tmp_path / 'glove.6B.50d'}"), "--runs-dir", tmp_path / "e")
+    assert code == 2 and "no such file or folder" in out and "glove_from_kumo.py" in " ".join(out.split()), out
 
 
 def test_forward_and_backward_language_models_start_the_two_directions(archive, language_model, cli, tmp_path, write_config):

@@ -120,7 +120,12 @@ def load_word_vectors(path: str | Path) -> tuple[list[str], torch.Tensor]:
             raise UserError(f"{listing}: {len(words):,} words for {len(vectors):,} vectors")
         return words, vectors
     if not path.is_file():
-        raise UserError(f"model.pretrained_embeddings = {path}: no such file")
+        raise UserError(
+            f"model.pretrained_embeddings = {path}: no such file or folder (relative paths start where rnnlab runs). "
+            "Word vectors in GloVe/word2vec text format, e.g. glove.6B.50d.txt from glove.6B.zip, or a folder "
+            "with vectors.npy and vocab.txt; without internet, in rnnlab's checkout: pip install -e '.[glove]' && "
+            "python benchmarks/glove_from_kumo.py glove.6B.50d"
+        )
     words, rows, dim = [], [], None
     with path.open(encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, start=1):
