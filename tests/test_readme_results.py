@@ -373,6 +373,7 @@ MEM_COPY_1E3 = "rnnlab train configs/copy_lstm.yaml train.lr=0.001 train.steps=3
 MEM_COPY_4000 = "rnnlab train configs/copy_lstm.yaml train.steps=4000 train.early_stopping=null"
 MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
 MEM_COPY = "rnnlab train configs/copy_lstm.yaml"
+MEM_COPY_H256 = "rnnlab train configs/copy_lstm.yaml model.hidden_size=256 train.steps=4000 train.early_stopping=null"
 MEM_COPY_COSINE = "rnnlab train configs/copy_lstm.yaml train.scheduler=cosine train.early_stopping=null"
 DISTRACT = "distractors_compare/results.csv"
 ADDING = "adding_compare/results.csv"
@@ -599,6 +600,8 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(MEM_COPY_1E3), "recall {}, loss {}", "copy_lstm_lr1e-3/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
     Claim(_mem_row(MEM_COPY_1E3, "wall time"), "({} steps)", "copy_lstm_lr1e-3/summary.json", field("steps"), count),
     Claim(_mem_row(MEM_COPY_4000), "recall {}, loss {}", "copy_lstm_4000/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
+    Claim(_mem_row(MEM_COPY_H256), "recall {}, loss {}: above the 128 units' {} at the same step", "copy_lstm_h256/summary.json",
+          lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(load("copy_lstm_4000/summary.json")["test"]["accuracy"]))),
     Claim(_mem_row(MEM_COPY_COSINE), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_cosine/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["val"]["accuracy"]), count(d["val"]["step"]))),
     Claim(Prose(MEMORY, "Copying ten symbols"), "ends lower, {}.", "copy_lstm_cosine/summary.json", field("test.accuracy"), pct),
