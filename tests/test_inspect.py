@@ -116,6 +116,15 @@ def test_long_dependency_example(tmp_path, cli, cell):
     assert summary["prediction"]["target"] == int(batch.targets[3])
 
 
+def test_a_run_named_runs_slash_name_is_inspected_and_written_into(tmp_path, cli):
+    """`rnnlab inspect runs/<name>` reads the newest finished run of that name and writes its
+    pictures into that run, not into a folder of the name."""
+    run = _train(tmp_path, tiny_raw("lstm"))
+    code, out = cli("inspect", run.parent / "tiny_lstm", "--example", "0")
+    assert code == 0, out
+    assert len(_outputs(run)) == 1 and not (run.parent / "tiny_lstm").exists()
+
+
 def test_implementation_key_is_listed_and_validated(cli):
     code, out = cli("list")
     assert code == 0 and "implementation" in out and "reference" in out

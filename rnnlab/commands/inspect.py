@@ -44,9 +44,8 @@ from ..engine import load_run_model
 from ..errors import UserError
 from ..models.cells import BLOCK_NAMES, param_count
 from ..models.recurrent import RecurrentNet
-from ..rundir import create_run_dir, write_json
+from ..rundir import create_run_dir, resolve_run, write_json
 from ..tasks.base import TokenTask
-from ..rundir import resolve_run
 
 __all__ = ["inspect", "inspect_input", "parameter_blocks", "MAX_INSPECT_TOKENS"]
 
@@ -432,7 +431,6 @@ def _memory_carriers_plot(
 
 
 def _load(run: Path) -> tuple[Any, Any, RecurrentNet, str]:
-    run = resolve_run(run)
     if not (run / "checkpoints" / "best.pt").is_file():
         hint = (f"continue it with: rnnlab train --resume {run}" if (run / "checkpoints" / "last.pt").is_file()
                 else "train one with: rnnlab train configs/long_dependency_lstm.yaml")  # fmt: skip
@@ -461,6 +459,7 @@ def inspect(
     for i, text in enumerate(texts, start=1):
         if not text.strip():
             raise UserError(f"text {i} is empty; give some words, e.g. rnnlab inspect {run} \"a great film\"")
+    run = resolve_run(run)  # runs/<name> too; what is written goes into the run it names
     cfg, task, model, trained_with = _load(run)
     items = [_text(task, t, i, run, cfg.task.name) for i, t in enumerate(texts, start=1)] if texts else [_example(task, split, example or 0)]
     summaries = []

@@ -100,7 +100,8 @@ class FastDropout(nn.Module):
     def __init__(self, p: float):
         super().__init__()
         self.p = p
-        self._level = round(p * 65536)  # of 65,536 values of a 16-bit lane, this many drop
+        # Of the 65,536 values of a 16-bit lane, this many drop; at least one keeps (p < 1 may round up).
+        self._level = min(round(p * 65536), 65535)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -217,7 +218,7 @@ class RecurrentNet(nn.Module):
     # --- public, batch first: (B, T, ...) ------------------------------------------------------
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids -> (B, T, input_size) features; real-valued inputs pass through."""
-        return self._embed(tokens.t() if not tokens.is_floating_point() else tokens.transpose(0, 1)).transpose(0, 1)
+        return self._embed(tokens.transpose(0, 1)).transpose(0, 1)
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, F) -> (B, T, dirs * H); outputs at padded positions are meaningless."""
@@ -238,8 +239,7 @@ class RecurrentNet(nn.Module):
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) token ids or (B, T, F) features -> outputs: (B, C), or (B, T, C) for per-step tasks."""
-        time_major = inputs.t() if not inputs.is_floating_point() else inputs.transpose(0, 1)
-        return self._head(self._encode(self._embed(time_major), lengths), lengths)
+        return self._head(self._encode(self._embed(inputs.transpose(0, 1)), lengths), lengths)
 
     # --- inside, time-major: (T, B, ...) -------------------------------------------------------
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
