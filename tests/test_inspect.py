@@ -278,3 +278,21 @@ def test_next_token_text_and_example(tmp_path, cli):
     summary, arrays = _check_output(example_dir, "lstm", steps=length, hidden=6, panels=["layer0.forward"])
     assert arrays["token_ids"].tolist() == first.inputs[0, :length].tolist()
     assert sorted(summary["memory_carriers"]["layer0.forward"]["units"]) == list(range(6))
+
+
+def test_line_plots_count_whole_steps_and_name_a_short_texts_tokens():
+    from rnnlab.commands.inspect import MAX_LINE_TOKENS, _step_axis
+    from rnnlab.plots import plt
+
+    fig, (short, long, symbols) = plt.subplots(3)
+    tokens = ["a", "great", "$5", "film"]
+    for ax, toks, is_text in ((short, tokens, True), (long, ["w"] * (MAX_LINE_TOKENS + 1), True), (symbols, ["3", "0", "0"], False)):
+        ax.plot(range(len(toks)), range(len(toks)))
+        _step_axis(ax, toks, is_text)
+    fig.canvas.draw()
+    assert [t.get_text() for t in short.get_xticklabels()] == ["a", "great", r"\$5", "film"]
+    for ax in (long, symbols):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+        assert ax.get_xlabel() == "t"
+    plt.close(fig)

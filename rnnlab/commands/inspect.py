@@ -57,6 +57,7 @@ SATURATED_HIGH, SATURATED_LOW = 0.9, 0.1
 STATE = {"rnn": "hidden", "lstm": "cell", "gru": "hidden"}
 KEEP_GATE = {"rnn": None, "lstm": "forget_gate", "gru": "update_gate"}
 MAX_X_LABELS = 60  # token labels on a heat map (each costs time to draw); longer texts show every k-th token
+MAX_LINE_TOKENS = 40  # a line plot names every token up to this length; beyond, it counts steps
 
 
 @dataclass
@@ -276,12 +277,13 @@ def inspect_input(
                                      item.tokens, item.is_text, name, title))  # fmt: skip
     if gates:
         means = {p: {g: arrays[_key(p, g)] for g in gates} for p in panels}
-        written.append(_gate_means(out_dir / "gate_means.png", means, title))
+        written.append(_gate_means(out_dir / "gate_means.png", means, item.tokens, item.is_text, title))
     carriers = {p: summary["memory_carriers"][f"layer{p[0]}.{p[1]}"]["units"] for p in panels}
     keep = KEEP_GATE[cell]
     written.append(_memory_carriers_plot(
         out_dir / "memory_carriers.png", {p: arrays[_key(p, STATE[cell])] for p in panels},
-        {p: arrays[_key(p, keep)] for p in panels} if keep else None, carriers, STATE[cell], keep, title,
+        {p: arrays[_key(p, keep)] for p in panels} if keep else None, carriers, STATE[cell], keep,
+        item.tokens, item.is_text, title,
     ))  # fmt: skip
     written.append(out_dir / "summary.json")
     summary["files"] = [str(p) for p in written]
@@ -335,6 +337,18 @@ def _x_labels(ax: Any, tokens: list[str], is_text: bool) -> str:
     return ""
 
 
+def _step_axis(ax: Any, tokens: list[str], is_text: bool) -> None:
+    """The x axis of a line plot: whole steps (a line's points are steps, never 0.5), and for a text
+    short enough to read along the axis, its tokens."""
+    from matplotlib.ticker import MaxNLocator
+
+    if is_text and len(tokens) <= MAX_LINE_TOKENS:
+        ax.set_xticks(range(len(tokens)), [tok.replace("$", r"\$") for tok in tokens], rotation=90, fontsize=7)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("t")
+
+
 def _figure(rows: int, cols: int, panel_w: float, panel_h: float, *, left: float = 0.8, right: float = 0.3,
             bottom: float = 0.6, top: float = 0.6, hspace: float = 0.45, wspace: float = 0.8) -> tuple[Any, Any]:
     """A grid of panels with margins fixed in inches: no tight_layout, which draws every figure
@@ -379,30 +393,35 @@ def _heatmap(path: Path, panels: dict[tuple[int, str], np.ndarray], tokens: list
     return _save(fig, path)
 
 
-def _gate_means(path: Path, gates: dict, title: str) -> Path:
+def _gate_means(path: Path, gates: dict, tokens: list[str], is_text: bool, title: str) -> Path:
     """Each gate's mean over the units against time; one panel per layer and direction."""
     panels = list(gates)
-    fig, axes = _figure(len(panels), 1, 6.5, 2.6, right=1.7, top=0.7, hspace=0.35)
+    named = is_text and len(tokens) <= MAX_LINE_TOKENS
+    fig, axes = _figure(len(panels), 1, 6.5, 2.6, right=1.7, top=0.7, hspace=0.35, bottom=1.1 if named else 0.6)
     for ax, panel in zip(axes[:, 0], panels):
         for gate, values in gates[panel].items():
             ax.plot(values.mean(axis=1), label=gate.replace("_", " "), linewidth=1.5)
         ax.set(ylabel=f"{_panel_name(panel, len(panels))}mean", ylim=(-0.02, 1.02))
         ax.yaxis.label.set_fontsize(8)
         ax.grid(alpha=0.3)
-        if ax is not axes[-1, 0]:
-            ax.set_xticklabels([])
     axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[0, 0].set_title(f"{title}: each gate's mean over the units", fontsize=9)
-    axes[-1, 0].set_xlabel("t")
+    for ax in axes[:, 0]:
+        _step_axis(ax, tokens, is_text)
+        if ax is not axes[-1, 0]:
+            ax.set_xticklabels([])
+            ax.set_xlabel("")
     return _save(fig, path)
 
 
 def _memory_carriers_plot(
-    path: Path, states: dict, keeps: dict | None, carriers: dict, state: str, keep: str | None, title: str
+    path: Path, states: dict, keeps: dict | None, carriers: dict, state: str, keep: str | None,
+    tokens: list[str], is_text: bool, title: str,
 ) -> Path:
     """Left: the carriers' state against time; right: their keep gate."""
     cols = 2 if keeps is not None else 1
-    fig, axes = _figure(len(states), cols, 5.2, 2.6, top=0.8, hspace=0.5, right=1.1)
+    named = is_text and len(tokens) <= MAX_LINE_TOKENS
+    fig, axes = _figure(len(states), cols, 5.2, 2.6, top=0.8, hspace=0.5, right=1.1, bottom=1.1 if named else 0.6)
     for row, (panel, values) in enumerate(states.items()):
         units = carriers[panel]
         prefix = _panel_name(panel, len(states))
@@ -416,13 +435,13 @@ def _memory_carriers_plot(
         for ax in axes[row]:
             ax.title.set_fontsize(9)
             ax.grid(alpha=0.3)
+            _step_axis(ax, tokens, is_text)
             if row < len(states) - 1:
                 ax.set_xticklabels([])
+                ax.set_xlabel("")
         # one legend a row, outside: loc="best" would search every point of every line (slow)
         axes[row, 0].figure.legend(*axes[row, 0].get_legend_handles_labels(), fontsize=7, loc="upper left",
                                    bbox_to_anchor=(1.01, 1.0), bbox_transform=axes[row, -1].transAxes)  # fmt: skip
-    for ax in axes[-1]:
-        ax.set_xlabel("t")
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 
