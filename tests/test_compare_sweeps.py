@@ -43,6 +43,16 @@ def _rnnlab(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rnnlab", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600, **kw)
 
 
+def _run_side_by_side(commands: list[str], cwd: Path) -> None:
+    """The printed commands at once, one thread each, as a user with two cores would run them."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    jobs = [subprocess.Popen([sys.executable, "-m", "rnnlab", *line.split()[1:]], cwd=cwd, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for line in commands]  # fmt: skip
+    for job, line in zip(jobs, commands):
+        _, err = job.communicate(timeout=600)
+        assert job.returncode == 0, f"{line}\n{err}"
+
+
 @pytest.mark.slow
 def test_jobs_give_the_same_results_as_one_process(cli, tmp_path):
     code, out = cli("compare", "lstm", "gru", *TINY, "--runs-dir", tmp_path / "one")
@@ -68,16 +78,14 @@ def test_plan_then_the_printed_commands_then_collect_equals_compare(cli, tmp_pat
     assert not (parent / "results.csv").exists()
 
     # Half of them, then --collect: the finished ones are collected, the rest named as missing.
-    for line in commands[:2]:
-        assert _rnnlab(*line.split()[1:], cwd=tmp_path).returncode == 0
+    _run_side_by_side(commands[:2], cwd=tmp_path)
     done = _rnnlab("compare", "--collect", str(parent), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "missing (2 of 4" in done.stdout
     summary = json.loads((parent / "summary.json").read_text())
     assert summary["status"] == "incomplete" and len(summary["missing_runs"]) == 2
 
-    for line in commands[2:]:
-        assert _rnnlab(*line.split()[1:], cwd=tmp_path).returncode == 0
+    _run_side_by_side(commands[2:], cwd=tmp_path)
     done = _rnnlab("compare", "--collect", str(parent), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads((parent / "summary.json").read_text())["status"] == "completed"
