@@ -369,12 +369,44 @@ MEMORY = "### Memory benchmarks: distractors, copy, adding"
 MEM_D100 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=100"
 MEM_D1000 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=1000"
 MEM_COPY_RNN = "rnnlab train configs/copy_rnn.yaml"
-MEM_COPY_1E3 = "rnnlab train configs/copy_lstm.yaml train.lr=0.001 train.steps=3000 train.early_stopping=10"
-MEM_COPY_4000 = "rnnlab train configs/copy_lstm.yaml train.steps=4000 train.early_stopping=null"
+B64_FP32 = "rnnlab train configs/copy_lstm.yaml train.batch_size=64 train.precision=fp32"  # the copy config before batch 128 + bf16
+MEM_COPY_1E3 = f"{B64_FP32} train.lr=0.001 train.steps=3000 train.early_stopping=10"
+MEM_COPY_4000 = f"{B64_FP32} train.steps=4000 train.early_stopping=null"
 MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
 MEM_COPY = "rnnlab train configs/copy_lstm.yaml"
-MEM_COPY_H256 = "rnnlab train configs/copy_lstm.yaml model.hidden_size=256 train.steps=4000 train.early_stopping=null"
-MEM_COPY_COSINE = "rnnlab train configs/copy_lstm.yaml train.scheduler=cosine train.early_stopping=null"
+MEM_COPY_H256 = f"{B64_FP32} model.hidden_size=256 train.steps=4000 train.early_stopping=null"
+MEM_COPY_COSINE = f"{B64_FP32} train.scheduler=cosine train.steps=10000 train.early_stopping=null"
+# the shipped copy config at other seeds, steps, batch size and lags: (command, artifact)
+MEM_COPY_VARIANTS = [
+    (f"{MEM_COPY} seed=1", "copy_lstm_seed1"),
+    (f"{MEM_COPY} seed=2", "copy_lstm_seed2"),
+    (f"{MEM_COPY} train.steps=10000", "copy_lstm_10k"),
+    (f"{MEM_COPY} seed=1 train.steps=10000", "copy_lstm_seed1_10k"),
+    (f"{MEM_COPY} seed=2 train.steps=10000", "copy_lstm_seed2_10k"),
+    (f"{MEM_COPY} train.batch_size=64 train.steps=10000", "copy_lstm_b64_bf16"),
+    (f"{MEM_COPY} task.seq_len=200 train.steps=10000", "copy_lstm_T200"),
+    (f"{MEM_COPY} task.seq_len=500 train.steps=10000", "copy_lstm_T500"),
+    (f"{B64_FP32} train.steps=10000", "copy_lstm_b64_fp32"),
+]
+MEM_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
+COPY_RUNS = [(MEM_COPY, "copy_lstm"), *MEM_COPY_VARIANTS]
+COPY_PROSE = Prose(MEMORY, "Copying ten symbols")
+COPY_REACHED_99 = {"copy_lstm", "copy_lstm_seed1", "copy_lstm_10k"}
+
+
+def _copy_result(d: dict) -> tuple:
+    return pct2(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct2(d["val"]["accuracy"]), count(d["val"]["step"])
+
+
+def _first_99(rows: list[dict]) -> int:
+    return next(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] >= 0.99)
+
+
+def _spike(rows: list[dict]) -> tuple:
+    """The largest gradient norm of a run, its step and the validation accuracy right after."""
+    top = max((r for r in rows if r["split"] == "train"), key=lambda r: r["grad_norm"])
+    val = next(r for r in rows if r["split"] == "val" and r["step"] == top["step"])
+    return count(top["step"]), count(round(top["grad_norm"])), pct(val["accuracy"])
 DISTRACT = "distractors_compare/results.csv"
 ADDING = "adding_compare/results.csv"
 
@@ -571,7 +603,7 @@ CLAIMS: list[Claim] = [
     Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "oneDNN takes {} ms, PyTorch's native kernel\n{} ms ({}× as long) and the reference cell {} ms", ONEDNN,
           lambda t: (*printed(r"^long dependency, T = 50\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)")(t)[:2], printed(r"^native_over_onednn=([\d.]+)$")(t),
                      printed(r"^long dependency, T = 50\s+[\d.]+\s+[\d.]+\s+([\d.]+)")(t))),
-    Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "copy task's size the native\nkernel takes {}× as long, at the IMDb flagship's {}×", ONEDNN,
+    Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "copy task's size (at batch 64) the native\nkernel takes {}× as long, at the IMDb flagship's {}×", ONEDNN,
           lambda t: (printed(r"^copy task, T = 100(?:\s+\S+){3}\s+([\d.]+)")(t), printed(r"^IMDb flagship, one direction(?:\s+\S+){3}\s+([\d.]+)")(t))),
     Claim(Prose(SPEED, "Why rnnlab leaves oneDNN on"), "differ by at most {}.", ONEDNN,
           lambda t: max(re.findall(r"(\d\.\de-\d\d)$", t, re.M), key=float), lambda x: x.replace("e-0", "e-")),
@@ -596,7 +628,7 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(MEM_D1000, "wall time"), "({} steps)", "distractors_lstm_1000/summary.json", field("steps"), count),
     Claim(_mem_row(MEM_COPY_RNN), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["chance"]), f4(d["baseline_loss"]))),
-    Claim(_mem_row(MEM_COPY_RNN, "wall time"), "(early stopping at {} steps)", "copy_rnn/summary.json", field("steps"), count),
+    Claim(_mem_row(MEM_COPY_RNN, "wall time"), "(early stopping at {} steps,", "copy_rnn/summary.json", field("steps"), count),
     Claim(_mem_row(MEM_COPY_1E3), "recall {}, loss {}", "copy_lstm_lr1e-3/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
     Claim(_mem_row(MEM_COPY_1E3, "wall time"), "({} steps)", "copy_lstm_lr1e-3/summary.json", field("steps"), count),
     Claim(_mem_row(MEM_COPY_4000), "recall {}, loss {}", "copy_lstm_4000/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
@@ -604,11 +636,27 @@ CLAIMS: list[Claim] = [
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(load("copy_lstm_4000/summary.json")["test"]["accuracy"]))),
     Claim(_mem_row(MEM_COPY_COSINE), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_cosine/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["val"]["accuracy"]), count(d["val"]["step"]))),
-    Claim(Prose(MEMORY, "Copying ten symbols"), "ends lower, {}.", "copy_lstm_cosine/summary.json", field("test.accuracy"), pct),
-    Claim(_mem_row(MEM_COPY), "recall {}, loss {} (best validation {} at step {})", "copy_lstm/summary.json",
-          lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["val"]["accuracy"]), count(d["val"]["step"]))),
-    Claim(_mem_row(MEM_COPY, "wall time"), "({} steps,", "copy_lstm/summary.json", field("steps"), count),
-    Claim(Prose(MEMORY, "Copying ten symbols"), "80% at 4,000 steps, {} at 10,000", "copy_lstm/summary.json", field("test.accuracy"), pct),
+    Claim(COPY_PROSE, "A cosine schedule from the start ended lower in 10,000 steps ({})", "copy_lstm_cosine/summary.json", field("test.accuracy"), pct),
+    Claim(COPY_PROSE, "({} against {} at 10,000 steps, both bf16)", "copy_lstm_10k/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_b64_bf16/summary.json")["test"]["accuracy"]))),
+    Claim(COPY_PROSE, "seed 0 is at {} (99% on validation first at step {}), seeds 1 and 2 at {} and {}.", "copy_lstm_10k/metrics.jsonl",
+          lambda rows: (pct2(next(r for r in rows if r["split"] == "test")["accuracy"]), count(_first_99(rows)),
+                        pct2(load("copy_lstm_seed1_10k/summary.json")["test"]["accuracy"]),
+                        pct2(load("copy_lstm_seed2_10k/summary.json")["test"]["accuracy"]))),
+    Claim(COPY_PROSE, "Given 20,000 steps, seed 1 reaches {} as well", "copy_lstm_seed1/summary.json", field("test.accuracy"), pct2),
+    Claim(COPY_PROSE, "Seed 2 was at {} on validation when a gradient spike threw it back to 0% at step {}; it ended at its best checkpoint, {} on test.",
+          "copy_lstm_seed2/summary.json", lambda d: (pct2(d["val"]["accuracy"]), _spike(load("copy_lstm_seed2/metrics.jsonl"))[0],
+                                                     pct2(d["test"]["accuracy"]))),
+    Claim(COPY_PROSE, "At T = 200 the shipped config reaches {} in 10,000 steps, at T = 500 {} (still climbing", "copy_lstm_T200/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
+    *(Claim(_mem_row(cmd), "recall {}, loss {} (best validation {} at step {})", f"{name}/summary.json", _copy_result) for cmd, name in COPY_RUNS),
+    *(Claim(_mem_row(cmd, "wall time"), "({} steps", f"{name}/summary.json", field("steps"), count) for cmd, name in COPY_RUNS),
+    *(Claim(_mem_row(cmd), "99% on validation first at step {}", f"{name}/metrics.jsonl", _first_99, count)
+      for cmd, name in COPY_RUNS if name in COPY_REACHED_99),
+    *(Claim(_mem_row(f"{MEM_COPY} task.seq_len={t} train.steps=10000"), f"against a memoryless loss of {{}} at T = {t}", f"{name}/summary.json",
+            field("baseline_loss"), f4) for t, name in MEM_COPY_LAGS.items()),  # fmt: skip
+    *(Claim(_mem_row(cmd), "a gradient spike at step {} (norm {}) threw validation back to {}", f"{name}/metrics.jsonl", _spike)
+      for cmd, name in COPY_RUNS if name in ("copy_lstm", "copy_lstm_seed2")),
     Claim(_mem_row(MEM_ADD), "test MSE {} against {} for answering 1; {} of answers within 0.04 ({} for answering 1)", "adding_lstm/summary.json",
           lambda d: (f4(d["test"]["loss"]), f4(d["baseline_loss"]), pct(d["test"]["accuracy"]), pct(d["chance"]))),
     Claim(_mem_row(MEM_ADD, "wall time"), "({} steps)", "adding_lstm/summary.json", field("steps"), count),
