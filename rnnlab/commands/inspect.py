@@ -337,12 +337,17 @@ def _x_labels(ax: Any, tokens: list[str], is_text: bool) -> str:
     return ""
 
 
+def _names_tokens(tokens: list[str], is_text: bool) -> bool:
+    """Whether a line plot writes the tokens along its x axis (and so needs room below it)."""
+    return is_text and len(tokens) <= MAX_LINE_TOKENS
+
+
 def _step_axis(ax: Any, tokens: list[str], is_text: bool) -> None:
     """The x axis of a line plot: whole steps (a line's points are steps, never 0.5), and for a text
     short enough to read along the axis, its tokens."""
     from matplotlib.ticker import MaxNLocator
 
-    if is_text and len(tokens) <= MAX_LINE_TOKENS:
+    if _names_tokens(tokens, is_text):
         ax.set_xticks(range(len(tokens)), [tok.replace("$", r"\$") for tok in tokens], rotation=90, fontsize=7)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -396,8 +401,7 @@ def _heatmap(path: Path, panels: dict[tuple[int, str], np.ndarray], tokens: list
 def _gate_means(path: Path, gates: dict, tokens: list[str], is_text: bool, title: str) -> Path:
     """Each gate's mean over the units against time; one panel per layer and direction."""
     panels = list(gates)
-    named = is_text and len(tokens) <= MAX_LINE_TOKENS
-    fig, axes = _figure(len(panels), 1, 6.5, 2.6, right=1.7, top=0.7, hspace=0.35, bottom=1.1 if named else 0.6)
+    fig, axes = _figure(len(panels), 1, 6.5, 2.6, right=1.7, top=0.7, hspace=0.35, bottom=1.1 if _names_tokens(tokens, is_text) else 0.6)
     for ax, panel in zip(axes[:, 0], panels):
         for gate, values in gates[panel].items():
             ax.plot(values.mean(axis=1), label=gate.replace("_", " "), linewidth=1.5)
@@ -420,8 +424,7 @@ def _memory_carriers_plot(
 ) -> Path:
     """Left: the carriers' state against time; right: their keep gate."""
     cols = 2 if keeps is not None else 1
-    named = is_text and len(tokens) <= MAX_LINE_TOKENS
-    fig, axes = _figure(len(states), cols, 5.2, 2.6, top=0.8, hspace=0.5, right=1.1, bottom=1.1 if named else 0.6)
+    fig, axes = _figure(len(states), cols, 5.2, 2.6, top=0.8, hspace=0.5, right=1.1, bottom=1.1 if _names_tokens(tokens, is_text) else 0.6)
     for row, (panel, values) in enumerate(states.items()):
         units = carriers[panel]
         prefix = _panel_name(panel, len(states))
