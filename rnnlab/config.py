@@ -92,6 +92,9 @@ class TrainConfig(Section):
     early_stopping: int | None = Field(None, ge=1, description="stop after this many evaluations without improvement")
     checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints/last.pt")
     skip_nonfinite: bool = Field(False, description="skip batches with a non-finite loss instead of stopping")
+    skip_spikes: float | None = Field(
+        None, gt=1, description="skip the update of a batch whose gradient norm exceeds this many times the median of the last 100 (e.g. 100)"
+    )
     tensorboard: bool = Field(False, description="also write the metrics to RUN/tensorboard/ (pip install 'rnnlab[tensorboard]')")
     precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         "fp32", description="bf16: autocast on CUDA or a CPU with native bf16; fp16: CUDA, with a gradient scaler; auto: bf16 where native, else fp32"

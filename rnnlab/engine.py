@@ -16,8 +16,11 @@ same weights and the same metrics.jsonl as one that never stopped.
 
 from __future__ import annotations
 
+import collections
 import errno
+import math
 import signal
+import statistics
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -59,6 +62,9 @@ __all__ = [
 
 # With train.skip_nonfinite, this many non-finite batches in a row end the run as diverged.
 MAX_SKIPPED_IN_A_ROW = 100
+# train.skip_spikes compares each gradient norm with the median of the last SPIKE_WINDOW batches' norms,
+# from the first full window on (the first steps' norms change the most).
+SPIKE_WINDOW = 100
 # last.pt is also saved after this much wall time without a save, so that a killed run of a task
 # without epochs loses at most this much.
 CHECKPOINT_SECONDS = 120.0
@@ -334,6 +340,8 @@ class Run:
     def __init__(self, cfg: RunConfig, callbacks: list[Callback]):
         self.cfg, self.t = cfg, cfg.train
         self.step = self.epoch = self.bad_evals = self.skipped = self.skipped_in_a_row = 0
+        self.recent_norms: collections.deque[float] = collections.deque(maxlen=SPIKE_WINDOW)  # train.skip_spikes
+        self.spikes_since_eval = 0
         self.last_eval = -1  # step of the latest evaluation
         self.best: dict[str, Any] | None = None
         self.best_key: tuple[float, float] | None = None
@@ -453,6 +461,8 @@ class Run:
         self.elapsed_before = ckpt.get("elapsed_s", 0.0)
         self.skipped = ckpt.get("skipped", 0)
         self.skipped_in_a_row = ckpt.get("skipped_in_a_row", 0)
+        self.recent_norms.extend(ckpt.get("recent_norms", []))
+        self.spikes_since_eval = ckpt.get("spikes_since_eval", 0)
         # Checkpoints written before these were saved: the best step was the only evaluation known.
         self.last_eval = ckpt.get("last_eval", self.step if self.best is not None and self.best.get("step") == self.step else -1)
         stats = ckpt.get("train_stats")
@@ -484,6 +494,8 @@ class Run:
                 bad_evals=self.bad_evals,
                 skipped=self.skipped,
                 skipped_in_a_row=self.skipped_in_a_row,
+                recent_norms=list(self.recent_norms),
+                spikes_since_eval=self.spikes_since_eval,
                 last_eval=self.last_eval,
                 train_stats={"loss": _cpu(self.acc_loss), "norm": _cpu(self.acc_norm), "n": self.acc_n,
                              "task": {k: _cpu(v) for k, v in self.acc_stats.items()}},
@@ -613,6 +625,13 @@ class Run:
         else:
             loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)  # the norm before clipping
+        if self._is_spike(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:  # it was unscaled for this step; update() lets the next one unscale
+                self.scaler.update()
+            self.skipped += 1
+            self.spikes_since_eval += 1
+            return stop
         if self.scaler is not None:  # fp16: an overflow makes the scaler skip the step and shrink
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -636,6 +655,20 @@ class Run:
         for cb in self._active:
             cb.on_step(self)
         return stop
+
+    def _is_spike(self, norm: torch.Tensor) -> bool:
+        """train.skip_spikes: is this gradient norm far above the recent ones?"""
+        if self.t.skip_spikes is None:
+            return False
+        value = norm.item()  # gradients are all-reduced: every process sees the same norm and agrees
+        if not math.isfinite(value):
+            return False  # the non-finite checks own these
+        recent = self.recent_norms
+        spike = len(recent) == SPIKE_WINDOW and value > self.t.skip_spikes * statistics.median(recent)
+        # Skipped norms count too: when the norms rise for good, the median follows them within half a
+        # window, so a guard can never hold a run still.
+        recent.append(value)
+        return spike
 
     def _nonfinite(self, what: str, value: float) -> None:
         if not self.t.skip_nonfinite:
@@ -662,6 +695,9 @@ class Run:
             n = train.pop("_n")
             loss, norm = train.pop("_loss") / n, train.pop("_norm") / n
             rows.append({**common, "split": "train", **task.summarize(train), "loss": loss, "lr": lr, "grad_norm": norm, "elapsed_s": elapsed})
+            if self.t.skip_spikes is not None:  # where the skipped updates fell
+                rows[-1]["spikes_skipped"] = self.spikes_since_eval
+                self.spikes_since_eval = 0
         self._reset_train_stats()
         val = evaluate(self.model, task, "val", self.device, self.dist, self.autocast())
         rows.append({**common, "split": "val", **val, "lr": lr, "grad_norm": None, "elapsed_s": elapsed})

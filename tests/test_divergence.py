@@ -5,7 +5,8 @@
 No mocks: a test-only task feeds real float features (B, T, F) into a real LSTM, and from a
 chosen batch on the inputs hold a NaN (the loss becomes NaN) or an inf (the loss stays finite,
 because the gates saturate, but the gradient 0 * inf is NaN), so both of the engine's checks
-are exercised.
+are exercised. With value "spike" the chosen batches are finite but their loss is scaled by SPIKE,
+and so is their gradient: what `train.skip_spikes` must catch.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from rnnlab.engine import TrainingStopped, fit, load_run_model
 from rnnlab.registry import TASKS
 from rnnlab.contract import Batch, ModelSpec
 from rnnlab.tasks.base import Task
+from test_resume_random import assert_identical, one_thread, train  # noqa: F401  (one_thread: a fixture)
 
 TASK = "zz_nonfinite_test"  # far from every real task's name, so no did-you-mean ever offers it
 NEVER = 10**9
+SPIKE = 1e4
 
 
 class NonfiniteConfig(TaskConfig):
@@ -39,7 +42,7 @@ class NonfiniteConfig(TaskConfig):
     features: int = Field(3, ge=1)
     bad_from: int = Field(NEVER, ge=1, description="first poisoned training batch, counted from 1")
     bad_count: int = Field(NEVER, ge=0, description="poisoned batches in a row")
-    value: Literal["nan", "inf"] = "nan"
+    value: Literal["nan", "inf", "spike"] = "nan"
     bad_eval: bool = Field(False, description="also poison one validation example")
 
 
@@ -53,6 +56,7 @@ class NonfiniteTask(Task):
         super().__init__(cfg, **kw)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.drawn = 0  # training batches handed out, skipped ones included
+        self.spiking = False  # the batch just handed out is a spike: its loss is scaled by SPIKE
         fixed = torch.Generator().manual_seed(self.seed + 1)
         self._eval = {split: self._examples(64, fixed) for split in ("val", "test")}
         if cfg.bad_eval:
@@ -70,9 +74,15 @@ class NonfiniteTask(Task):
         while True:
             batch = self._examples(self.batch_size, self.generator)
             self.drawn += 1
-            if c.bad_from <= self.drawn < c.bad_from + c.bad_count:
+            bad = c.bad_from <= self.drawn < c.bad_from + c.bad_count
+            self.spiking = bad and c.value == "spike"
+            if bad and not self.spiking:
                 batch.inputs[0, 0, 0] = float(c.value)
             yield batch
+
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        scale, self.spiking = (SPIKE if self.spiking else 1.0), False  # the training step's loss only
+        return super().loss(logits, batch) * scale
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         yield self._eval[split]
@@ -269,3 +279,53 @@ def test_the_test_task_stays_out_of_the_shipped_vocabulary(cli):
     for typo, meant in (("long_dep", "long_dependency"), ("imbd", "imdb"), ("next_tokn", "next_token")):
         assert suggest(typo, TASKS.names()) == f" (did you mean '{meant}'?)"
     assert yaml.safe_load(yaml.safe_dump(raw_config()))["task"]["name"] == TASK
+
+
+# --- train.skip_spikes: finite gradients far above the recent ones ---------------------------------
+def spike_config(skip_spikes: float | None, bad_count: int = 3) -> dict:
+    # The guard needs a full window of norms (engine.SPIKE_WINDOW = 100) before it judges one.
+    raw = raw_config(steps=140, eval_every=20, bad_from=121, bad_count=bad_count, value="spike")
+    raw["train"]["skip_spikes"] = skip_spikes
+    return raw
+
+
+def train_rows(run: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r for r in rows if r["split"] == "train"}
+
+
+def test_the_test_spikes_are_spikes_and_without_the_guard_they_are_applied(tmp_path):
+    result = fit(resolve_config(spike_config(None)), runs_dir=tmp_path, progress=False, final_table=False)
+    assert result.summary["skipped_batches"] == 0
+    rows = train_rows(result.run_dir)
+    assert rows[140]["grad_norm"] > 100 * rows[120]["grad_norm"]  # the mean over steps 121-140
+    assert "spikes_skipped" not in rows[140]  # a column only where the guard is on
+
+
+def test_skip_spikes_skips_exactly_the_spiking_batches(tmp_path):
+    result = fit(resolve_config(spike_config(10)), runs_dir=tmp_path, progress=False, final_table=False)
+    summary = result.summary
+    assert summary["status"] == "completed" and summary["steps"] == 140  # skipped batches are not steps
+    assert summary["skipped_batches"] == 3
+    rows = train_rows(result.run_dir)
+    assert {step: r["spikes_skipped"] for step, r in rows.items()} == {20: 0, 40: 0, 60: 0, 80: 0, 100: 0, 120: 0, 140: 3}
+    assert rows[140]["grad_norm"] < 10 * rows[120]["grad_norm"]  # the applied steps' norms only
+    assert load_checkpoint(result.run_dir / "checkpoints/last.pt")["task_state"]["drawn"] == 143
+
+
+def test_skip_spikes_leaves_a_run_without_spikes_as_it_was(tmp_path):
+    guarded = fit(resolve_config(spike_config(10, bad_count=0)), runs_dir=tmp_path / "a", progress=False, final_table=False)
+    plain = fit(resolve_config(spike_config(None, bad_count=0)), runs_dir=tmp_path / "b", progress=False, final_table=False)
+    assert guarded.summary["skipped_batches"] == 0
+    assert guarded.summary["test"] == plain.summary["test"]
+
+
+def test_a_run_with_skip_spikes_stopped_and_resumed_equals_one_never_stopped(tmp_path, one_thread):
+    # Stopped after the window filled and before the spikes: the window must come back from last.pt.
+    config = spike_config(10)
+    ref, _ = train(config, tmp_path / "ref")
+    run, completed = train(config, tmp_path / "runs", stop=110)
+    assert not completed
+    run, completed = train(config, tmp_path / "runs", run)
+    assert completed
+    assert_identical(run, ref)
