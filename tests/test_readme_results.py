@@ -380,6 +380,7 @@ MEM_COPY_COSINE = f"{B64_FP32} train.scheduler=cosine train.steps=10000 train.ea
 MEM_COPY_VARIANTS = [
     (f"{MEM_COPY} seed=1", "copy_lstm_seed1"),
     (f"{MEM_COPY} seed=2", "copy_lstm_seed2"),
+    (f"{MEM_COPY} seed=2 train.skip_spikes=100", "copy_lstm_seed2_skip_spikes"),
     (f"{MEM_COPY} train.steps=10000", "copy_lstm_10k"),
     (f"{MEM_COPY} seed=1 train.steps=10000", "copy_lstm_seed1_10k"),
     (f"{MEM_COPY} seed=2 train.steps=10000", "copy_lstm_seed2_10k"),
@@ -407,6 +408,24 @@ def _spike(rows: list[dict]) -> tuple:
     top = max((r for r in rows if r["split"] == "train"), key=lambda r: r["grad_norm"])
     val = next(r for r in rows if r["split"] == "val" and r["step"] == top["step"])
     return count(top["step"]), count(round(top["grad_norm"])), pct(val["accuracy"])
+def _skip_windows(rows: list[dict]) -> list[tuple[int, int]]:
+    return [(r["step"], r["spikes_skipped"]) for r in rows if r["split"] == "train" and r["spikes_skipped"]]
+
+
+def _early_skips(rows: list[dict]) -> tuple:
+    """All skipped updates, and those of the first two windows with any (the plateau exits)."""
+    windows = _skip_windows(rows)
+    return str(sum(n for _, n in windows)), str(windows[0][1] + windows[1][1]), count(windows[0][0]), count(windows[1][0])
+
+
+def _late_skips(rows: list[dict]) -> tuple:
+    """Skips after the plateau exits, after the step that opens their first window, and validation's dip there."""
+    later = _skip_windows(rows)[2:]
+    first = later[0][0]
+    dip = min((r for r in rows if r["split"] == "val" and first <= r["step"] <= first + 500), key=lambda r: r["accuracy"])
+    return str(sum(n for _, n in later)), count(first - 100), pct(dip["accuracy"]), count(dip["step"])
+
+
 DISTRACT = "distractors_compare/results.csv"
 ADDING = "adding_compare/results.csv"
 
@@ -647,6 +666,13 @@ CLAIMS: list[Claim] = [
     Claim(COPY_PROSE, "Seed 2 was at {} on validation when a gradient spike threw it back to 0% at step {}; it ended at its best checkpoint, {} on test.",
           "copy_lstm_seed2/summary.json", lambda d: (pct2(d["val"]["accuracy"]), _spike(load("copy_lstm_seed2/metrics.jsonl"))[0],
                                                      pct2(d["test"]["accuracy"]))),
+    Claim(_mem_row(f"{MEM_COPY} seed=2 train.skip_spikes=100"), "{} updates skipped, {} of them in the windows ending at steps {} and {}",
+          "copy_lstm_seed2_skip_spikes/metrics.jsonl", _early_skips),
+    Claim(_mem_row(f"{MEM_COPY} seed=2 train.skip_spikes=100"), "and {} after step {}; validation dipped to {} at step {} and recovered",
+          "copy_lstm_seed2_skip_spikes/metrics.jsonl", _late_skips),
+    Claim(COPY_PROSE, "it skipped {} batches after step 13,400", "copy_lstm_seed2_skip_spikes/metrics.jsonl", lambda rows: _late_skips(rows)[0]),
+    Claim(COPY_PROSE, "But it also skipped {} batches early on", "copy_lstm_seed2_skip_spikes/metrics.jsonl", lambda rows: _early_skips(rows)[1]),
+    Claim(COPY_PROSE, "it ended at {} after 20,000 steps", "copy_lstm_seed2_skip_spikes/summary.json", field("test.accuracy"), pct2),
     Claim(COPY_PROSE, "At T = 200 the shipped config reaches {} in 10,000 steps, at T = 500 {} (still climbing", "copy_lstm_T200/summary.json",
           lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
     *(Claim(_mem_row(cmd), "recall {}, loss {} (best validation {} at step {})", f"{name}/summary.json", _copy_result) for cmd, name in COPY_RUNS),
