@@ -389,6 +389,7 @@ MEM_COPY_VARIANTS = [
     (f"{MEM_COPY} task.seq_len=500 train.steps=10000", "copy_lstm_T500"),
     (f"{B64_FP32} train.steps=10000", "copy_lstm_b64_fp32"),
 ]
+MEM_COPY_GRU = "rnnlab train configs/copy_gru.yaml"
 MEM_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
 COPY_RUNS = [(MEM_COPY, "copy_lstm"), *MEM_COPY_VARIANTS]
 COPY_PROSE = Prose(MEMORY, "Copying ten symbols")
@@ -408,6 +409,18 @@ def _spike(rows: list[dict]) -> tuple:
     top = max((r for r in rows if r["split"] == "train"), key=lambda r: r["grad_norm"])
     val = next(r for r in rows if r["split"] == "val" and r["step"] == top["step"])
     return count(top["step"]), count(round(top["grad_norm"])), pct(val["accuracy"])
+def _val_at(rows: list[dict], step: int) -> float:
+    return next(r["accuracy"] for r in rows if r["split"] == "val" and r["step"] == step)
+
+
+def _first_val(rows: list[dict], at_least: float) -> int:
+    return next(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] >= at_least)
+
+
+def _lstm_seeds_at(step: int) -> list[float]:
+    return [_val_at(load(f"{name}/metrics.jsonl"), step) for name in ("copy_lstm_10k", "copy_lstm_seed1_10k", "copy_lstm_seed2_10k")]
+
+
 def _skip_windows(rows: list[dict]) -> list[tuple[int, int]]:
     return [(r["step"], r["spikes_skipped"]) for r in rows if r["split"] == "train" and r["spikes_skipped"]]
 
@@ -673,6 +686,15 @@ CLAIMS: list[Claim] = [
     Claim(COPY_PROSE, "it skipped {} batches after step 13,400", "copy_lstm_seed2_skip_spikes/metrics.jsonl", lambda rows: _late_skips(rows)[0]),
     Claim(COPY_PROSE, "But it also skipped {} batches early on", "copy_lstm_seed2_skip_spikes/metrics.jsonl", lambda rows: _early_skips(rows)[1]),
     Claim(COPY_PROSE, "it ended at {} after 20,000 steps", "copy_lstm_seed2_skip_spikes/summary.json", field("test.accuracy"), pct2),
+    Claim(_mem_row(MEM_COPY_GRU), "recall {}, loss {} (best validation {} at step {})", "copy_gru/summary.json", _copy_result),
+    Claim(_mem_row(MEM_COPY_GRU), "{} on validation at step 1,000, 50% first at step {}, 80% at {}", "copy_gru/metrics.jsonl",
+          lambda rows: (pct(_val_at(rows, 1000)), count(_first_val(rows, 0.5)), count(_first_val(rows, 0.8)))),
+    Claim(_mem_row(MEM_COPY_GRU, "wall time"), "({} steps", "copy_gru/summary.json", field("steps"), count),
+    Claim(COPY_PROSE, "({} on validation at step 1,000, where the LSTM's three seeds are at {} to {})", "copy_gru/metrics.jsonl",
+          lambda rows: (pct(_val_at(rows, 1000)), pct(min(_lstm_seeds_at(1000))), pct(max(_lstm_seeds_at(1000))))),
+    Claim(COPY_PROSE, "{} at step 5,000 and {} on test at 10,000, where the LSTM's seeds are at {}, {} and {} at 5,000", "copy_gru/metrics.jsonl",
+          lambda rows: (pct(_val_at(rows, 5000)), pct2(next(r for r in rows if r["split"] == "test")["accuracy"]),
+                        *(pct(a) for a in _lstm_seeds_at(5000)))),
     Claim(COPY_PROSE, "At T = 200 the shipped config reaches {} in 10,000 steps, at T = 500 {} (still climbing", "copy_lstm_T200/summary.json",
           lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
     *(Claim(_mem_row(cmd), "recall {}, loss {} (best validation {} at step {})", f"{name}/summary.json", _copy_result) for cmd, name in COPY_RUNS),
