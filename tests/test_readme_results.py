@@ -390,6 +390,7 @@ MEM_COPY_VARIANTS = [
     (f"{B64_FP32} train.steps=10000", "copy_lstm_b64_fp32"),
 ]
 MEM_COPY_GRU = "rnnlab train configs/copy_gru.yaml"
+MEM_COPY_T1000 = f"{MEM_COPY} task.seq_len=1000 train.steps=10000 train.early_stopping=null"
 MEM_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
 COPY_RUNS = [(MEM_COPY, "copy_lstm"), *MEM_COPY_VARIANTS]
 COPY_PROSE = Prose(MEMORY, "Copying ten symbols")
@@ -419,6 +420,16 @@ def _first_val(rows: list[dict], at_least: float) -> int:
 
 def _lstm_seeds_at(step: int) -> list[float]:
     return [_val_at(load(f"{name}/metrics.jsonl"), step) for name in ("copy_lstm_10k", "copy_lstm_seed1_10k", "copy_lstm_seed2_10k")]
+
+
+def _evaluated(text: str) -> tuple:
+    """`rnnlab evaluate`'s printed table: (accuracy, loss) as printed."""
+    return re.search(r"accuracy\s*│\s*([\d.]+%)", text)[1], re.search(r"loss\s*│\s*([\d.]+)", text)[1]
+
+
+def _diverged_at(d: dict) -> str:
+    assert d["status"] == "diverged"
+    return count(d["steps"] + 1)
 
 
 def _skip_windows(rows: list[dict]) -> list[tuple[int, int]]:
@@ -695,6 +706,23 @@ CLAIMS: list[Claim] = [
     Claim(COPY_PROSE, "{} at step 5,000 and {} on test at 10,000, where the LSTM's seeds are at {}, {} and {} at 5,000", "copy_gru/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 5000)), pct2(next(r for r in rows if r["split"] == "test")["accuracy"]),
                         *(pct(a) for a in _lstm_seeds_at(5000)))),
+    Claim(_mem_row(MEM_COPY_T1000), "diverged at step {} (a gradient norm of inf). Best validation {} at step {}", "copy_lstm_T1000/summary.json",
+          lambda d: (_diverged_at(d), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
+    Claim(_mem_row(MEM_COPY_T1000), "that checkpoint scores recall {}, loss {} on test", "copy_lstm_T1000/evaluate_test.txt", _evaluated),
+    Claim(_mem_row(MEM_COPY_T1000), "against a memoryless loss of {} at T = 1,000", "copy_lstm_T1000/summary.json", field("baseline_loss"), f4),
+    Claim(_mem_row(MEM_COPY_T1000), "20% on validation first at step {}, 40% at {}", "copy_lstm_T1000/metrics.jsonl",
+          lambda rows: (count(_first_val(rows, 0.2)), count(_first_val(rows, 0.4)))),
+    Claim(_mem_row(MEM_COPY_T1000), "a gradient spike at step {} (norm {}) threw validation back to {}", "copy_lstm_T1000/metrics.jsonl", _spike),
+    Claim(_mem_row(MEM_COPY_T1000, "wall time"), "({} steps", "copy_lstm_T1000/summary.json", field("steps"), count),
+    Claim(COPY_PROSE, "(40% on validation first at step {}, against {} at T = 500)", "copy_lstm_T1000/metrics.jsonl",
+          lambda rows: (count(_first_val(rows, 0.4)), count(_first_val(load("copy_lstm_T500/metrics.jsonl"), 0.4)))),
+    Claim(COPY_PROSE, "until a gradient spike at step {} threw it back from {} to {}, and at step {} a gradient norm of inf", "copy_lstm_T1000/metrics.jsonl",
+          lambda rows: (_spike(rows)[0], pct(_val_at(rows, int(_spike(rows)[0].replace(",", "")) - 100)), _spike(rows)[2],
+                        _diverged_at(load("copy_lstm_T1000/summary.json")))),
+    Claim(COPY_PROSE, "at about {} s per step on one thread, 20,000 steps at T = 1,000\nare a run of {} hours", "copy_lstm_T1000/summary.json",
+          lambda d: (f"{d['wall_time_s'] / d['steps']:.2f}", f"{20000 * d['wall_time_s'] / d['steps'] / 3600:.1f}")),
+    Claim(COPY_PROSE, "its best checkpoint scores {} on test", "copy_lstm_T1000/evaluate_test.txt", lambda t: _evaluated(t)[0]),
+    Claim(COPY_PROSE, "The GRU does not solve it at T = 100 in {} steps", "copy_gru/summary.json", field("steps"), count),
     Claim(COPY_PROSE, "At T = 200 the shipped config reaches {} in 10,000 steps, at T = 500 {} (still climbing", "copy_lstm_T200/summary.json",
           lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
     *(Claim(_mem_row(cmd), "recall {}, loss {} (best validation {} at step {})", f"{name}/summary.json", _copy_result) for cmd, name in COPY_RUNS),
