@@ -390,6 +390,8 @@ MEM_COPY_VARIANTS = [
     (f"{B64_FP32} train.steps=10000", "copy_lstm_b64_fp32"),
 ]
 MEM_COPY_GRU = "rnnlab train configs/copy_gru.yaml"
+MEM_COPY_2THREADS = f"OMP_NUM_THREADS=2 {MEM_COPY}"
+MEM_COPY_2THREADS_10K = f"OMP_NUM_THREADS=2 {MEM_COPY} train.steps=10000"
 MEM_COPY_T1000 = f"{MEM_COPY} task.seq_len=1000 train.steps=10000 train.early_stopping=null"
 MEM_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
 COPY_RUNS = [(MEM_COPY, "copy_lstm"), *MEM_COPY_VARIANTS]
@@ -403,6 +405,12 @@ def _copy_result(d: dict) -> tuple:
 
 def _first_99(rows: list[dict]) -> int:
     return next(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] >= 0.99)
+
+
+def _first_99_when(rows: list[dict]) -> tuple:
+    """The first validation at 99%: its step, and the minutes the run had taken by then."""
+    first = next(r for r in rows if r["split"] == "val" and r["accuracy"] >= 0.99)
+    return count(first["step"]), f"{first['elapsed_s'] / 60:.1f}"
 
 
 def _spike(rows: list[dict]) -> tuple:
@@ -706,6 +714,22 @@ CLAIMS: list[Claim] = [
     Claim(COPY_PROSE, "{} at step 5,000 and {} on test at 10,000, where the LSTM's seeds are at {}, {} and {} at 5,000", "copy_gru/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 5000)), pct2(next(r for r in rows if r["split"] == "test")["accuracy"]),
                         *(pct(a) for a in _lstm_seeds_at(5000)))),
+    Claim(_mem_row(MEM_COPY_2THREADS), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_2threads/summary.json", _copy_result),
+    Claim(_mem_row(MEM_COPY_2THREADS), "99% on validation first at step {}, {} min into the run", "copy_lstm_2threads/metrics.jsonl", _first_99_when),
+    Claim(_mem_row(MEM_COPY_2THREADS, "wall time"), "{} min ({} steps)", "copy_lstm_2threads/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(MEM_COPY_2THREADS), "no gradient spike", "copy_lstm_2threads/metrics.jsonl",
+          lambda rows: () if max(r["grad_norm"] for r in rows if r["split"] == "train") < 10 else ("a spike",)),
+    Claim(COPY_PROSE, "reached 99% on validation after {}\nminutes and ended at {} on test after {}", "copy_lstm_2threads/metrics.jsonl",
+          lambda rows: (_first_99_when(rows)[1], pct2(next(r for r in rows if r["split"] == "test")["accuracy"]),
+                        f"{load('copy_lstm_2threads/summary.json')['wall_time_s'] / 60:.1f}")),
+    Claim(COPY_PROSE, "99% on validation coming after {} to {}\nsteps", "copy_lstm_10k/metrics.jsonl",
+          lambda rows: (count(_first_99(rows)), count(_first_99(load("copy_lstm_seed1/metrics.jsonl"))))),
+    Claim(_mem_row(MEM_COPY_2THREADS_10K), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_10k_2threads/summary.json", _copy_result),
+    Claim(_mem_row(MEM_COPY_2THREADS_10K), "seed 0 took another path ({} on validation at step 5,000, against {})", "copy_lstm_10k_2threads/metrics.jsonl",
+          lambda rows: (pct(_val_at(rows, 5000)), pct(_val_at(load("copy_lstm_10k/metrics.jsonl"), 5000)))),
+    Claim(_mem_row(MEM_COPY_2THREADS_10K, "wall time"), "{} min ({} steps)", "copy_lstm_10k_2threads/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
     Claim(_mem_row(MEM_COPY_T1000), "diverged at step {} (a gradient norm of inf). Best validation {} at step {}", "copy_lstm_T1000/summary.json",
           lambda d: (_diverged_at(d), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
     Claim(_mem_row(MEM_COPY_T1000), "that checkpoint scores recall {}, loss {} on test", "copy_lstm_T1000/evaluate_test.txt", _evaluated),
