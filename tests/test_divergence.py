@@ -189,6 +189,8 @@ def test_skip_nonfinite_skips_exactly_the_bad_batches_and_completes(cli, write_c
     raw["train"]["skip_nonfinite"] = True
     code, out = cli("train", write_config(raw), "--runs-dir", runs, "--no-progress")
     assert code == 0, out
+    said = f"{bad_count} batch skipped" if bad_count == 1 else f"{bad_count} batches skipped"
+    assert said in " ".join(out.split())  # on the terminal, not only in summary.json
     run = only_run(runs)
     summary = strict_json(run / "summary.json")
     assert summary["status"] == "completed"
