@@ -151,10 +151,10 @@ def print_final_table(console: Console, run: "Run", summary: dict[str, Any]) -> 
         table.add_row(f"[dim]{label}[/]", *(f"[dim]{cells[k]}[/]" if k in cells else "" for k in columns))
     console.print(table)
     skipped = summary.get("skipped_batches") or 0  # train.skip_nonfinite / train.skip_spikes
+    said_skipped = f" · {skipped:,} {'batch' if skipped == 1 else 'batches'} skipped" if skipped else ""
     console.print(
         f"{summary['status']} · {summary['steps']:,} steps in {summary['wall_time_s']:.1f}s "
-        f"({summary.get('steps_per_s') or 0:.1f} steps/s)" + (f" · {skipped:,} {'batch' if skipped == 1 else 'batches'} skipped" if skipped else "")
-        + f" · {summary['params']:,} params · run: [bold]{summary['run_dir']}[/]"
+        f"({summary.get('steps_per_s') or 0:.1f} steps/s){said_skipped} · {summary['params']:,} params · run: [bold]{summary['run_dir']}[/]"
     )
 
 
