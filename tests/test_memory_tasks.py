@@ -13,6 +13,7 @@ from test_resume_random import assert_identical, one_thread, train  # noqa: F401
 
 from rnnlab.config import resolve_config
 from rnnlab.engine import build_task
+from rnnlab.errors import ConfigError
 from rnnlab.tasks.adding import adding_batch
 from rnnlab.tasks.copy_memory import copy_batch
 
@@ -88,6 +89,28 @@ def test_copy_task_batches_and_memoryless_baseline():
     assert task.summarize({k: float(v) for k, v in task.batch_stats(perfect, batch).items()})["accuracy"] == 1.0
 
 
+def test_min_train_lag_draws_one_lag_per_training_batch_and_leaves_val_and_test_alone():
+    plain = task_of({"name": "copy", "seq_len": 12, "val_size": 50, "test_size": 50})
+    mixed = task_of({"name": "copy", "seq_len": 12, "min_train_lag": 3, "val_size": 50, "test_size": 50})
+    lags = []
+    for batch in (next(mixed.train_batches(0)) for _ in range(60)):
+        lag = batch.inputs.size(1) - 20  # the batch is as long as its lag needs
+        lags.append(lag)
+        symbols = batch.inputs[:, :10]
+        assert torch.equal(batch.inputs, copy_batch(symbols, lag, 8).inputs)  # the plain layout at that lag
+        assert torch.equal(batch.targets, copy_batch(symbols, lag, 8).targets)
+    assert set(lags) == set(range(3, 13))
+    for split in ("val", "test"):
+        assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(plain.eval_batches(split), mixed.eval_batches(split), strict=True))
+        assert next(mixed.eval_batches(split)).inputs.size(1) == 32  # always T = 12
+
+
+def test_min_train_lag_longer_than_the_lag_is_refused():
+    with pytest.raises(ConfigError) as e:
+        task_of({"name": "copy", "seq_len": 10, "min_train_lag": 11})
+    assert "min_train_lag (11) must not exceed seq_len (10)" in str(e.value)
+
+
 def test_copy_streams_share_no_input():
     task = task_of({"name": "copy", "seq_len": 5, "val_size": 200, "test_size": 200})
     train, val, test = train_rows(task, 30), rows(task.eval_batches("val")), rows(task.eval_batches("test"))
@@ -138,6 +161,7 @@ def raw(task: dict, model: str = "lstm", steps: int = 60, **train_kw) -> dict:
 MEMORY_TASKS = {
     "distractors": {"name": "long_dependency", "seq_len": 8, "num_classes": 4, "distractors": True},
     "copy": {"name": "copy", "seq_len": 4, "copy_len": 3, "num_symbols": 4},
+    "copy_mixed_lags": {"name": "copy", "seq_len": 4, "copy_len": 3, "num_symbols": 4, "min_train_lag": 1},
     "adding": {"name": "adding", "seq_len": 8},
 }
 

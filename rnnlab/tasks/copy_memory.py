@@ -24,7 +24,7 @@ from typing import Any, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..config import TaskConfig
 from ..contract import Batch, ModelSpec
@@ -42,6 +42,16 @@ class CopyConfig(TaskConfig):
     copy_len: int = Field(10, ge=1, le=1000, description="data symbols to remember")
     val_size: int = Field(1000, ge=1, le=1_000_000)
     test_size: int = Field(1000, ge=1, le=1_000_000)
+    min_train_lag: int | None = Field(
+        None, ge=1, le=100_000,
+        description="train on lags drawn uniformly from min_train_lag..seq_len, one per batch (a shorter lag, a shorter batch); validation and test keep seq_len; null = always seq_len",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _check(self) -> "CopyConfig":
+        if self.min_train_lag is not None and self.min_train_lag > self.seq_len:
+            raise ValueError(f"min_train_lag ({self.min_train_lag}) must not exceed seq_len ({self.seq_len})")
+        return self
 
 
 def copy_batch(symbols: torch.Tensor, seq_len: int, num_symbols: int) -> Batch:
@@ -79,9 +89,15 @@ class CopyTask(StreamingTask):
                          max_len=c.seq_len + 2 * c.copy_len)  # fmt: skip
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
+        c = self.cfg
         while True:
             symbols = self._symbols(self.batch_size, self.generator)
-            yield copy_batch(symbols[self.my_share], self.cfg.seq_len, self.cfg.num_symbols)
+            lag = c.seq_len
+            if c.min_train_lag is not None:
+                # One lag per batch, not one per sequence: then a batch is only as long as its
+                # lag needs, T / 2 + 2 * copy_len steps on average instead of T + 2 * copy_len.
+                lag = int(torch.randint(c.min_train_lag, c.seq_len + 1, (1,), generator=self.generator))
+            yield copy_batch(symbols[self.my_share], lag, c.num_symbols)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         symbols = self._eval[split]
