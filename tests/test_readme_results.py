@@ -368,34 +368,39 @@ LM = "next_token_imdb_lstm/summary.json"
 MEMORY = "### Memory benchmarks: distractors, copy, adding"
 MEM_D100 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=100"
 MEM_D1000 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=1000"
-MEM_COPY_RNN = "rnnlab train configs/copy_rnn.yaml"
-B64_FP32 = "rnnlab train configs/copy_lstm.yaml train.batch_size=64 train.precision=fp32"  # the copy config before batch 128 + bf16
-MEM_COPY_1E3 = f"{B64_FP32} train.lr=0.001 train.steps=3000 train.early_stopping=10"
-MEM_COPY_4000 = f"{B64_FP32} train.steps=4000 train.early_stopping=null"
+FIXED_COPY_RNN = "rnnlab train configs/copy_rnn.yaml task.min_train_lag=null"
+B64_FP32 = "rnnlab train configs/copy_lstm.yaml task.min_train_lag=null train.batch_size=64 train.precision=fp32"  # the copy config before batch 128 + bf16
+FIXED_COPY_1E3 = f"{B64_FP32} train.lr=0.001 train.steps=3000 train.early_stopping=10"
+FIXED_COPY_4000 = f"{B64_FP32} train.steps=4000 train.early_stopping=null"
 MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
-MEM_COPY = "rnnlab train configs/copy_lstm.yaml"
-MEM_COPY_H256 = f"{B64_FP32} model.hidden_size=256 train.steps=4000 train.early_stopping=null"
-MEM_COPY_COSINE = f"{B64_FP32} train.scheduler=cosine train.steps=10000 train.early_stopping=null"
+# the shipped copy configs: trained on lags 1..T (task.min_train_lag: 1)
+COPY = "rnnlab train configs/copy_lstm.yaml"
+COPY_2THREADS = f"OMP_NUM_THREADS=2 {COPY}"
+# the copy configs on lag T only, as they were before task.min_train_lag
+FIXED_COPY = "rnnlab train configs/copy_lstm.yaml task.min_train_lag=null"
+FIXED_COPY_H256 = f"{B64_FP32} model.hidden_size=256 train.steps=4000 train.early_stopping=null"
+FIXED_COPY_COSINE = f"{B64_FP32} train.scheduler=cosine train.steps=10000 train.early_stopping=null"
 # the shipped copy config at other seeds, steps, batch size and lags: (command, artifact)
-MEM_COPY_VARIANTS = [
-    (f"{MEM_COPY} seed=1", "copy_lstm_seed1"),
-    (f"{MEM_COPY} seed=2", "copy_lstm_seed2"),
-    (f"{MEM_COPY} seed=2 train.skip_spikes=100", "copy_lstm_seed2_skip_spikes"),
-    (f"{MEM_COPY} train.steps=10000", "copy_lstm_10k"),
-    (f"{MEM_COPY} seed=1 train.steps=10000", "copy_lstm_seed1_10k"),
-    (f"{MEM_COPY} seed=2 train.steps=10000", "copy_lstm_seed2_10k"),
-    (f"{MEM_COPY} train.batch_size=64 train.steps=10000", "copy_lstm_b64_bf16"),
-    (f"{MEM_COPY} task.seq_len=200 train.steps=10000", "copy_lstm_T200"),
-    (f"{MEM_COPY} task.seq_len=500 train.steps=10000", "copy_lstm_T500"),
+FIXED_COPY_VARIANTS = [
+    (f"{FIXED_COPY} seed=1", "copy_lstm_seed1"),
+    (f"{FIXED_COPY} seed=2", "copy_lstm_seed2"),
+    (f"{FIXED_COPY} seed=2 train.skip_spikes=100", "copy_lstm_seed2_skip_spikes"),
+    (f"{FIXED_COPY} train.steps=10000", "copy_lstm_10k"),
+    (f"{FIXED_COPY} seed=1 train.steps=10000", "copy_lstm_seed1_10k"),
+    (f"{FIXED_COPY} seed=2 train.steps=10000", "copy_lstm_seed2_10k"),
+    (f"{FIXED_COPY} train.batch_size=64 train.steps=10000", "copy_lstm_b64_bf16"),
+    (f"{FIXED_COPY} task.seq_len=200 train.steps=10000", "copy_lstm_T200"),
+    (f"{FIXED_COPY} task.seq_len=500 train.steps=10000", "copy_lstm_T500"),
     (f"{B64_FP32} train.steps=10000", "copy_lstm_b64_fp32"),
 ]
-MEM_COPY_GRU = "rnnlab train configs/copy_gru.yaml"
-MEM_COPY_2THREADS = f"OMP_NUM_THREADS=2 {MEM_COPY}"
-MEM_COPY_2THREADS_10K = f"OMP_NUM_THREADS=2 {MEM_COPY} train.steps=10000"
-MEM_COPY_T1000 = f"{MEM_COPY} task.seq_len=1000 train.steps=10000 train.early_stopping=null"
-MEM_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
-COPY_RUNS = [(MEM_COPY, "copy_lstm"), *MEM_COPY_VARIANTS]
+FIXED_COPY_GRU = "rnnlab train configs/copy_gru.yaml task.min_train_lag=null"
+FIXED_COPY_2THREADS = f"OMP_NUM_THREADS=2 {FIXED_COPY}"
+FIXED_COPY_2THREADS_10K = f"OMP_NUM_THREADS=2 {FIXED_COPY} train.steps=10000"
+FIXED_COPY_T1000 = f"{FIXED_COPY} task.seq_len=1000 train.steps=10000 train.early_stopping=null"
+FIXED_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
+COPY_RUNS = [(FIXED_COPY, "copy_lstm"), *FIXED_COPY_VARIANTS]
 COPY_PROSE = Prose(MEMORY, "Copying ten symbols")
+FIXED_TABLE = "The copy task trained on lag T only"
 COPY_REACHED_99 = {"copy_lstm", "copy_lstm_seed1", "copy_lstm_10k"}
 
 
@@ -484,6 +489,11 @@ ADDING = "adding_compare/results.csv"
 
 def _mem_row(command: str, column: str = "result") -> Row:
     return _train_row(command, column, section=MEMORY)
+
+
+def _fixed_row(command: str, column: str = "result") -> Row:
+    """A row of the table of copy runs on lag T only."""
+    return Row(MEMORY, command, column, after=FIXED_TABLE, key_column="command")
 
 
 def f4(x: Any) -> str:  # 0.17328 -> 0.1733
@@ -697,15 +707,15 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(MEM_D1000), "100% on validation from step {}", "distractors_lstm_1000/metrics.jsonl",
           lambda rows: next(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] == 1.0), count),
     Claim(_mem_row(MEM_D1000, "wall time"), "({} steps)", "distractors_lstm_1000/summary.json", field("steps"), count),
-    Claim(_mem_row(MEM_COPY_RNN), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn/summary.json",
+    Claim(_fixed_row(FIXED_COPY_RNN), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["chance"]), f4(d["baseline_loss"]))),
-    Claim(_mem_row(MEM_COPY_RNN, "wall time"), "(early stopping at {} steps,", "copy_rnn/summary.json", field("steps"), count),
-    Claim(_mem_row(MEM_COPY_1E3), "recall {}, loss {}", "copy_lstm_lr1e-3/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
-    Claim(_mem_row(MEM_COPY_1E3, "wall time"), "({} steps)", "copy_lstm_lr1e-3/summary.json", field("steps"), count),
-    Claim(_mem_row(MEM_COPY_4000), "recall {}, loss {}", "copy_lstm_4000/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
-    Claim(_mem_row(MEM_COPY_H256), "recall {}, loss {}: above the 128 units' {} at the same step", "copy_lstm_h256/summary.json",
+    Claim(_fixed_row(FIXED_COPY_RNN, "wall time"), "(early stopping at {} steps,", "copy_rnn/summary.json", field("steps"), count),
+    Claim(_fixed_row(FIXED_COPY_1E3), "recall {}, loss {}", "copy_lstm_lr1e-3/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
+    Claim(_fixed_row(FIXED_COPY_1E3, "wall time"), "({} steps)", "copy_lstm_lr1e-3/summary.json", field("steps"), count),
+    Claim(_fixed_row(FIXED_COPY_4000), "recall {}, loss {}", "copy_lstm_4000/summary.json", lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]))),
+    Claim(_fixed_row(FIXED_COPY_H256), "recall {}, loss {}: above the 128 units' {} at the same step", "copy_lstm_h256/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(load("copy_lstm_4000/summary.json")["test"]["accuracy"]))),
-    Claim(_mem_row(MEM_COPY_COSINE), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_cosine/summary.json",
+    Claim(_fixed_row(FIXED_COPY_COSINE), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_cosine/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["val"]["accuracy"]), count(d["val"]["step"]))),
     Claim(COPY_PROSE, "A cosine schedule from the start ended lower in 10,000 steps ({})", "copy_lstm_cosine/summary.json", field("test.accuracy"), pct),
     Claim(COPY_PROSE, "({} against {} at 10,000 steps, both bf16)", "copy_lstm_10k/summary.json",
@@ -718,50 +728,50 @@ CLAIMS: list[Claim] = [
     Claim(COPY_PROSE, "Seed 2 was at {} on validation when a gradient spike threw it back to 0% at step {}; it ended at its best checkpoint, {} on test.",
           "copy_lstm_seed2/summary.json", lambda d: (pct2(d["val"]["accuracy"]), _spike(load("copy_lstm_seed2/metrics.jsonl"))[0],
                                                      pct2(d["test"]["accuracy"]))),
-    Claim(_mem_row(f"{MEM_COPY} seed=2 train.skip_spikes=100"), "{} updates skipped, {} of them in the windows ending at steps {} and {}",
+    Claim(_fixed_row(f"{FIXED_COPY} seed=2 train.skip_spikes=100"), "{} updates skipped, {} of them in the windows ending at steps {} and {}",
           "copy_lstm_seed2_skip_spikes/metrics.jsonl", _early_skips),
-    Claim(_mem_row(f"{MEM_COPY} seed=2 train.skip_spikes=100"), "and {} after step {}; validation dipped to {} at step {} and recovered",
+    Claim(_fixed_row(f"{FIXED_COPY} seed=2 train.skip_spikes=100"), "and {} after step {}; validation dipped to {} at step {} and recovered",
           "copy_lstm_seed2_skip_spikes/metrics.jsonl", _late_skips),
-    Claim(_mem_row(f"{MEM_COPY} seed=2 train.skip_spikes=100"), "after {} skips each the median had risen", "copy_lstm_seed2_skip_spikes/metrics.jsonl",
+    Claim(_fixed_row(f"{FIXED_COPY} seed=2 train.skip_spikes=100"), "after {} skips each the median had risen", "copy_lstm_seed2_skip_spikes/metrics.jsonl",
           lambda rows: str(_skip_windows(rows)[0][1]) if _skip_windows(rows)[0][1] == _skip_windows(rows)[1][1] else "unequal"),
-    Claim(_mem_row(f"{MEM_COPY} seed=2 train.skip_spikes=100"), "(the run without the guard had the first one too: mean norm {} over those 100 steps, against {})",
+    Claim(_fixed_row(f"{FIXED_COPY} seed=2 train.skip_spikes=100"), "(the run without the guard had the first one too: mean norm {} over those 100 steps, against {})",
           "copy_lstm_seed2/metrics.jsonl", lambda rows: _norm_around(rows, _skip_windows(load("copy_lstm_seed2_skip_spikes/metrics.jsonl"))[0][0])),
     Claim(COPY_PROSE, "it skipped {} batches after step 13,400", "copy_lstm_seed2_skip_spikes/metrics.jsonl", lambda rows: _late_skips(rows)[0]),
     Claim(COPY_PROSE, "But it also skipped {} batches early on", "copy_lstm_seed2_skip_spikes/metrics.jsonl", lambda rows: _early_skips(rows)[1]),
     Claim(COPY_PROSE, "it ended at {} after 20,000 steps", "copy_lstm_seed2_skip_spikes/summary.json", field("test.accuracy"), pct2),
-    Claim(_mem_row(MEM_COPY_GRU), "recall {}, loss {} (best validation {} at step {})", "copy_gru/summary.json", _copy_result),
-    Claim(_mem_row(MEM_COPY_GRU), "{} on validation at step 1,000, 50% first at step {}, 80% at {}", "copy_gru/metrics.jsonl",
+    Claim(_fixed_row(FIXED_COPY_GRU), "recall {}, loss {} (best validation {} at step {})", "copy_gru/summary.json", _copy_result),
+    Claim(_fixed_row(FIXED_COPY_GRU), "{} on validation at step 1,000, 50% first at step {}, 80% at {}", "copy_gru/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 1000)), count(_first_val(rows, 0.5)), count(_first_val(rows, 0.8)))),
-    Claim(_mem_row(MEM_COPY_GRU, "wall time"), "({} steps", "copy_gru/summary.json", field("steps"), count),
+    Claim(_fixed_row(FIXED_COPY_GRU, "wall time"), "({} steps", "copy_gru/summary.json", field("steps"), count),
     Claim(COPY_PROSE, "({} on validation at step 1,000, where the LSTM's three seeds are at {} to {})", "copy_gru/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 1000)), pct(min(_lstm_seeds_at(1000))), pct(max(_lstm_seeds_at(1000))))),
     Claim(COPY_PROSE, "{} at step 5,000 and {} on test at 10,000, where the LSTM's seeds are at {}, {} and {} at 5,000", "copy_gru/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 5000)), _test_accuracy(rows),
                         *(pct(a) for a in _lstm_seeds_at(5000)))),
-    Claim(_mem_row(MEM_COPY_2THREADS), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_2threads/summary.json", _copy_result),
-    Claim(_mem_row(MEM_COPY_2THREADS), "99% on validation first at step {}, {} min into the run", "copy_lstm_2threads/metrics.jsonl", _first_99_when),
-    Claim(_mem_row(MEM_COPY_2THREADS, "wall time"), "{} min ({} steps)", "copy_lstm_2threads/summary.json",
+    Claim(_fixed_row(FIXED_COPY_2THREADS), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_2threads/summary.json", _copy_result),
+    Claim(_fixed_row(FIXED_COPY_2THREADS), "99% on validation first at step {}, {} min into the run", "copy_lstm_2threads/metrics.jsonl", _first_99_when),
+    Claim(_fixed_row(FIXED_COPY_2THREADS, "wall time"), "{} min ({} steps)", "copy_lstm_2threads/summary.json",
           lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
-    Claim(_mem_row(MEM_COPY_2THREADS), "no gradient spike (the largest mean gradient norm over 100 steps: {}, at step {})",
+    Claim(_fixed_row(FIXED_COPY_2THREADS), "no gradient spike (the largest mean gradient norm over 100 steps: {}, at step {})",
           "copy_lstm_2threads/metrics.jsonl", _largest_norm),
     Claim(COPY_PROSE, "reached 99% on validation after {}\nminutes and ended at {} on test after {}", "copy_lstm_2threads/metrics.jsonl",
           lambda rows: (_first_99_when(rows)[1], _test_accuracy(rows),
                         f"{load('copy_lstm_2threads/summary.json')['wall_time_s'] / 60:.1f}")),
     Claim(COPY_PROSE, "99% on validation coming after {} to {}\nsteps", "copy_lstm_10k/metrics.jsonl",
           lambda rows: (count(_first_99(rows)), count(_first_99(load("copy_lstm_seed1/metrics.jsonl"))))),
-    Claim(_mem_row(MEM_COPY_2THREADS_10K), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_10k_2threads/summary.json", _copy_result),
-    Claim(_mem_row(MEM_COPY_2THREADS_10K), "seed 0 took another path ({} on validation at step 5,000, against {})", "copy_lstm_10k_2threads/metrics.jsonl",
+    Claim(_fixed_row(FIXED_COPY_2THREADS_10K), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_10k_2threads/summary.json", _copy_result),
+    Claim(_fixed_row(FIXED_COPY_2THREADS_10K), "seed 0 took another path ({} on validation at step 5,000, against {})", "copy_lstm_10k_2threads/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 5000)), pct(_val_at(load("copy_lstm_10k/metrics.jsonl"), 5000)))),
-    Claim(_mem_row(MEM_COPY_2THREADS_10K, "wall time"), "{} min ({} steps)", "copy_lstm_10k_2threads/summary.json",
+    Claim(_fixed_row(FIXED_COPY_2THREADS_10K, "wall time"), "{} min ({} steps)", "copy_lstm_10k_2threads/summary.json",
           lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
-    Claim(_mem_row(MEM_COPY_T1000), "diverged at step {} (a gradient norm of inf). Best validation {} at step {}", "copy_lstm_T1000/summary.json",
+    Claim(_fixed_row(FIXED_COPY_T1000), "diverged at step {} (a gradient norm of inf). Best validation {} at step {}", "copy_lstm_T1000/summary.json",
           lambda d: (_diverged_at(d), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
-    Claim(_mem_row(MEM_COPY_T1000), "that checkpoint scores recall {}, loss {} on test", "copy_lstm_T1000/evaluate_test.txt", _evaluated),
-    Claim(_mem_row(MEM_COPY_T1000), "against a memoryless loss of {} at T = 1,000", "copy_lstm_T1000/summary.json", field("baseline_loss"), f4),
-    Claim(_mem_row(MEM_COPY_T1000), "20% on validation first at step {}, 40% at {}", "copy_lstm_T1000/metrics.jsonl",
+    Claim(_fixed_row(FIXED_COPY_T1000), "that checkpoint scores recall {}, loss {} on test", "copy_lstm_T1000/evaluate_test.txt", _evaluated),
+    Claim(_fixed_row(FIXED_COPY_T1000), "against a memoryless loss of {} at T = 1,000", "copy_lstm_T1000/summary.json", field("baseline_loss"), f4),
+    Claim(_fixed_row(FIXED_COPY_T1000), "20% on validation first at step {}, 40% at {}", "copy_lstm_T1000/metrics.jsonl",
           lambda rows: (count(_first_val(rows, 0.2)), count(_first_val(rows, 0.4)))),
-    Claim(_mem_row(MEM_COPY_T1000), "a gradient spike at step {} (norm {}) threw validation back to {}", "copy_lstm_T1000/metrics.jsonl", _spike),
-    Claim(_mem_row(MEM_COPY_T1000, "wall time"), "({} steps", "copy_lstm_T1000/summary.json", field("steps"), count),
+    Claim(_fixed_row(FIXED_COPY_T1000), "a gradient spike at step {} (norm {}) threw validation back to {}", "copy_lstm_T1000/metrics.jsonl", _spike),
+    Claim(_fixed_row(FIXED_COPY_T1000, "wall time"), "({} steps", "copy_lstm_T1000/summary.json", field("steps"), count),
     Claim(COPY_PROSE, "(40% on validation first at step {}, against {} at T = 500)", "copy_lstm_T1000/metrics.jsonl",
           lambda rows: (count(_first_val(rows, 0.4)), count(_first_val(load("copy_lstm_T500/metrics.jsonl"), 0.4)))),
     Claim(COPY_PROSE, "until a gradient spike at step {} threw it back from {} to {}, and at step {} a gradient norm of inf", "copy_lstm_T1000/metrics.jsonl",
@@ -773,14 +783,28 @@ CLAIMS: list[Claim] = [
     Claim(COPY_PROSE, "The GRU does not solve it at T = 100 in {} steps", "copy_gru/summary.json", field("steps"), count),
     Claim(COPY_PROSE, "At T = 200 the shipped config reaches {} in 10,000 steps, at T = 500 {} (still climbing", "copy_lstm_T200/summary.json",
           lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
-    *(Claim(_mem_row(cmd), "recall {}, loss {} (best validation {} at step {})", f"{name}/summary.json", _copy_result) for cmd, name in COPY_RUNS),
-    *(Claim(_mem_row(cmd, "wall time"), "({} steps", f"{name}/summary.json", field("steps"), count) for cmd, name in COPY_RUNS),
-    *(Claim(_mem_row(cmd), "99% on validation first at step {}", f"{name}/metrics.jsonl", _first_99, count)
+    *(Claim(_fixed_row(cmd), "recall {}, loss {} (best validation {} at step {})", f"{name}/summary.json", _copy_result) for cmd, name in COPY_RUNS),
+    *(Claim(_fixed_row(cmd, "wall time"), "({} steps", f"{name}/summary.json", field("steps"), count) for cmd, name in COPY_RUNS),
+    *(Claim(_fixed_row(cmd), "99% on validation first at step {}", f"{name}/metrics.jsonl", _first_99, count)
       for cmd, name in COPY_RUNS if name in COPY_REACHED_99),
-    *(Claim(_mem_row(f"{MEM_COPY} task.seq_len={t} train.steps=10000"), f"against a memoryless loss of {{}} at T = {t}", f"{name}/summary.json",
-            field("baseline_loss"), f4) for t, name in MEM_COPY_LAGS.items()),  # fmt: skip
-    *(Claim(_mem_row(cmd), "a gradient spike at step {} (norm {}) threw validation back to {}", f"{name}/metrics.jsonl", _spike)
+    *(Claim(_fixed_row(f"{FIXED_COPY} task.seq_len={t} train.steps=10000"), f"against a memoryless loss of {{}} at T = {t}", f"{name}/summary.json",
+            field("baseline_loss"), f4) for t, name in FIXED_COPY_LAGS.items()),  # fmt: skip
+    *(Claim(_fixed_row(cmd), "a gradient spike at step {} (norm {}) threw validation back to {}", f"{name}/metrics.jsonl", _spike)
       for cmd, name in COPY_RUNS if name in ("copy_lstm", "copy_lstm_seed2")),
+    Claim(_mem_row(COPY_2THREADS), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_2threads/summary.json", _copy_result),
+    Claim(_mem_row(COPY_2THREADS), "99% on validation first at step {}, {} min into the run", "copy_lstm_mixed_2threads/metrics.jsonl", _first_99_when),
+    Claim(_mem_row(COPY_2THREADS, "wall time"), "{} min ({} steps;", "copy_lstm_mixed_2threads/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(f"{COPY} seed=1"), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_seed1/summary.json", _copy_result),
+    Claim(_mem_row(f"{COPY} seed=1"), "99% on validation first at step {} (on lag T only: {})", "copy_lstm_mixed_seed1/metrics.jsonl",
+          lambda rows: (count(_first_99(rows)), count(_first_99(load("copy_lstm_seed1/metrics.jsonl"))))),
+    Claim(_mem_row(f"{COPY} seed=1"), "a gradient spike at step {} (norm {}) threw validation back to {}", "copy_lstm_mixed_seed1/metrics.jsonl", _spike),
+    Claim(_mem_row(f"{COPY} seed=1", "wall time"), "{} min ({} steps,", "copy_lstm_mixed_seed1/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row("rnnlab train configs/copy_rnn.yaml"), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn_mixed/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["chance"]), f4(d["baseline_loss"]))),
+    Claim(_mem_row("rnnlab train configs/copy_rnn.yaml", "wall time"), "{} min (early stopping at {} steps,", "copy_rnn_mixed/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
     Claim(_mem_row(MEM_ADD), "test MSE {} against {} for answering 1; {} of answers within 0.04 ({} for answering 1)", "adding_lstm/summary.json",
           lambda d: (f4(d["test"]["loss"]), f4(d["baseline_loss"]), pct(d["test"]["accuracy"]), pct(d["chance"]))),
     Claim(_mem_row(MEM_ADD, "wall time"), "({} steps)", "adding_lstm/summary.json", field("steps"), count),
