@@ -376,6 +376,7 @@ MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
 # the shipped copy configs: trained on lags 1..T (task.min_train_lag: 1)
 COPY = "rnnlab train configs/copy_lstm.yaml"
 COPY_2THREADS = f"OMP_NUM_THREADS=2 {COPY}"
+COPY_GRU = "rnnlab train configs/copy_gru.yaml"
 # the copy configs on lag T only, as they were before task.min_train_lag
 FIXED_COPY = "rnnlab train configs/copy_lstm.yaml task.min_train_lag=null"
 FIXED_COPY_H256 = f"{B64_FP32} model.hidden_size=256 train.steps=4000 train.early_stopping=null"
@@ -401,6 +402,7 @@ FIXED_COPY_LAGS = {200: "copy_lstm_T200", 500: "copy_lstm_T500"}
 COPY_RUNS = [(FIXED_COPY, "copy_lstm"), *FIXED_COPY_VARIANTS]
 COPY_PROSE = Prose(MEMORY, "Copying ten symbols")
 FIXED_TABLE = "The copy task trained on lag T only"
+MIXED_PROSE = Prose(MEMORY, "Training on lags 1..T")
 COPY_REACHED_99 = {"copy_lstm", "copy_lstm_seed1", "copy_lstm_10k"}
 
 
@@ -793,14 +795,39 @@ CLAIMS: list[Claim] = [
       for cmd, name in COPY_RUNS if name in ("copy_lstm", "copy_lstm_seed2")),
     Claim(_mem_row(COPY_2THREADS), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_2threads/summary.json", _copy_result),
     Claim(_mem_row(COPY_2THREADS), "99% on validation first at step {}, {} min into the run", "copy_lstm_mixed_2threads/metrics.jsonl", _first_99_when),
+    Claim(_mem_row(COPY_2THREADS), "a gradient spike at step {} (mean norm {} over 100 steps) threw validation back to {}", "copy_lstm_mixed_2threads/metrics.jsonl", _spike),
+    Claim(MIXED_PROSE, "and 4.5 minutes (on lag T only: {} steps, {} minutes) and scored {} on test", "copy_lstm_2threads/metrics.jsonl",
+          lambda rows: (*_first_99_when(rows), _test_accuracy(load("copy_lstm_mixed_2threads/metrics.jsonl")))),
+    Claim(MIXED_PROSE, "reached 99% on validation after\n{} steps and {} minutes", "copy_lstm_mixed_2threads/metrics.jsonl", _first_99_when),
+    Claim(MIXED_PROSE, "seed 1 after {} steps (on lag T only: {}), seed 2, which on\nlag T only never did, after {}", "copy_lstm_mixed_seed1/metrics.jsonl",
+          lambda rows: (count(_first_99(rows)), count(_first_99(load("copy_lstm_seed1/metrics.jsonl"))),
+                        count(_first_99(load("copy_lstm_mixed_seed2/metrics.jsonl"))))),
+    Claim(MIXED_PROSE, "at\nsteps {}, {} and {}, that threw validation back to {}, {} and {}", "copy_lstm_mixed_2threads/metrics.jsonl",
+          lambda rows: tuple(x for pair in zip(*[( _spike(load(f"{n}/metrics.jsonl"))[0], _spike(load(f"{n}/metrics.jsonl"))[2])
+                                                 for n in ("copy_lstm_mixed_2threads", "copy_lstm_mixed_seed1", "copy_lstm_mixed_seed2")]) for x in pair)),
+    Claim(MIXED_PROSE, "at the memoryless baseline with short lags in training as well ({})", "copy_rnn_mixed/summary.json", field("test.accuracy"), pct2),
     Claim(_mem_row(COPY_2THREADS, "wall time"), "{} min ({} steps;", "copy_lstm_mixed_2threads/summary.json",
           lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
     Claim(_mem_row(f"{COPY} seed=1"), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_seed1/summary.json", _copy_result),
     Claim(_mem_row(f"{COPY} seed=1"), "99% on validation first at step {} (on lag T only: {})", "copy_lstm_mixed_seed1/metrics.jsonl",
           lambda rows: (count(_first_99(rows)), count(_first_99(load("copy_lstm_seed1/metrics.jsonl"))))),
-    Claim(_mem_row(f"{COPY} seed=1"), "a gradient spike at step {} (norm {}) threw validation back to {}", "copy_lstm_mixed_seed1/metrics.jsonl", _spike),
+    Claim(_mem_row(f"{COPY} seed=1"), "a gradient spike at step {} (mean norm {} over 100 steps) threw validation back to {}", "copy_lstm_mixed_seed1/metrics.jsonl", _spike),
     Claim(_mem_row(f"{COPY} seed=1", "wall time"), "{} min ({} steps,", "copy_lstm_mixed_seed1/summary.json",
           lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(f"{COPY} seed=2"), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_seed2/summary.json", _copy_result),
+    Claim(_mem_row(f"{COPY} seed=2"), "99% on validation first at step {}, {} min into the run (on lag T only, seed 2 never reached 99%: {} at best)",
+          "copy_lstm_mixed_seed2/metrics.jsonl", lambda rows: (*_first_99_when(rows), pct2(load("copy_lstm_seed2/summary.json")["val"]["accuracy"]))),
+    Claim(_mem_row(f"{COPY} seed=2"), "a gradient spike at step {} (mean norm {} over 100 steps) threw validation back to {}", "copy_lstm_mixed_seed2/metrics.jsonl", _spike),
+    Claim(_mem_row(f"{COPY} seed=2", "wall time"), "{} min ({} steps,", "copy_lstm_mixed_seed2/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(COPY_GRU), "recall {}, loss {} (best validation {} at step {})", "copy_gru_mixed/summary.json", _copy_result),
+    Claim(_mem_row(COPY_GRU), "{} on validation at step 1,000, 99% first at step {} (on lag T only it never got there: {} at best)", "copy_gru_mixed/metrics.jsonl",
+          lambda rows: (pct(_val_at(rows, 1000)), count(_first_99(rows)), pct2(load("copy_gru/summary.json")["val"]["accuracy"]))),
+    Claim(_mem_row(COPY_GRU), "a gradient spike at step {} (mean norm {} over 100 steps) threw validation back to {}", "copy_gru_mixed/metrics.jsonl", _spike),
+    Claim(_mem_row(COPY_GRU, "wall time"), "{} min ({} steps,", "copy_gru_mixed/summary.json", lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(MIXED_PROSE, "on lag T only it ended at {} after 10,000 steps; on lags 1..T it is at\n99% after {} steps, fewer than any LSTM seed needed", "copy_gru/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), count(_first_99(load("copy_gru_mixed/metrics.jsonl"))))),
+    Claim(MIXED_PROSE, "fewer than any LSTM seed needed, and scores {} on test", "copy_gru_mixed/summary.json", field("test.accuracy"), pct2),
     Claim(_mem_row("rnnlab train configs/copy_rnn.yaml"), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn_mixed/summary.json",
           lambda d: (pct2(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["chance"]), f4(d["baseline_loss"]))),
     Claim(_mem_row("rnnlab train configs/copy_rnn.yaml", "wall time"), "{} min (early stopping at {} steps,", "copy_rnn_mixed/summary.json",
@@ -1032,3 +1059,10 @@ def test_every_results_folder_backs_a_claim_and_every_claim_has_its_artifact():
     assert folders - used <= set(NOT_IN_README), f"folders no claim reads: {sorted(folders - used - set(NOT_IN_README))}"
     for claim in CLAIMS:
         assert (RESULTS / claim.artifact).is_file(), str(claim.artifact)
+
+
+def test_on_lags_1_to_t_the_gru_reaches_99_in_fewer_steps_than_any_lstm_seed():
+    """README, "Training on lags 1..T": "fewer than any LSTM seed needed"."""
+    gru = _first_99(load("copy_gru_mixed/metrics.jsonl"))
+    lstm = [_first_99(load(f"{n}/metrics.jsonl")) for n in ("copy_lstm_mixed_2threads", "copy_lstm_mixed_seed1", "copy_lstm_mixed_seed2")]
+    assert gru < min(lstm), (gru, lstm)
