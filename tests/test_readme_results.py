@@ -377,6 +377,8 @@ MEM_ADD = "rnnlab train configs/adding_lstm.yaml"
 COPY = "rnnlab train configs/copy_lstm.yaml"
 COPY_2THREADS = f"OMP_NUM_THREADS=2 {COPY}"
 COPY_GRU = "rnnlab train configs/copy_gru.yaml"
+COPY_T200 = f"{COPY} task.seq_len=200 train.steps=10000"
+COPY_T1000 = f"{COPY} task.seq_len=1000 train.steps=12000 train.skip_nonfinite=true"
 # the copy configs on lag T only, as they were before task.min_train_lag
 FIXED_COPY = "rnnlab train configs/copy_lstm.yaml task.min_train_lag=null"
 FIXED_COPY_H256 = f"{B64_FP32} model.hidden_size=256 train.steps=4000 train.early_stopping=null"
@@ -820,6 +822,26 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(f"{COPY} seed=2"), "a gradient spike at step {} (mean norm {} over 100 steps) threw validation back to {}", "copy_lstm_mixed_seed2/metrics.jsonl", _spike),
     Claim(_mem_row(f"{COPY} seed=2", "wall time"), "{} min ({} steps,", "copy_lstm_mixed_seed2/summary.json",
           lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(COPY_T200), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_T200/summary.json", _copy_result),
+    Claim(_mem_row(COPY_T200), "against a memoryless loss of {} at T = 200; on lag T only: {}", "copy_lstm_mixed_T200/summary.json",
+          lambda d: (f4(d["baseline_loss"]), pct2(load("copy_lstm_T200/summary.json")["test"]["accuracy"]))),
+    Claim(_mem_row(COPY_T200, "wall time"), "{} min ({} steps,", "copy_lstm_mixed_T200/summary.json", lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(COPY_T1000), "recall {}, loss {} (best validation {} at step {}, still climbing)", "copy_lstm_mixed_T1000/summary.json", _copy_result),
+    Claim(_mem_row(COPY_T1000), "against a memoryless loss of {}; 20% on validation first at step {}, 40% at {}, 60% at {}", "copy_lstm_mixed_T1000/metrics.jsonl",
+          lambda rows: (f4(load("copy_lstm_mixed_T1000/summary.json")["baseline_loss"]), *(count(_first_val(rows, a)) for a in (0.2, 0.4, 0.6)))),
+    Claim(_mem_row(COPY_T1000), "a gradient spike at step {} (mean norm {} over 100 steps) threw validation back to {}, and it recovered", "copy_lstm_mixed_T1000/metrics.jsonl", _spike),
+    Claim(_mem_row(COPY_T1000), "{} batch skipped; on lag T only: {}, diverged at step {}", "copy_lstm_mixed_T1000/summary.json",
+          lambda d: (d["skipped_batches"], _evaluated((RESULTS / "copy_lstm_T1000/evaluate_test.txt").read_text(encoding="utf-8"))[0],
+                     _diverged_at(load("copy_lstm_T1000/summary.json")))),
+    Claim(_mem_row(COPY_T1000, "wall time"), "{} min ({} steps: {} s per step, on lag T only {})", "copy_lstm_mixed_T1000/summary.json",
+          lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]), f"{d['wall_time_s'] / d['steps']:.2f}",
+                     f"{load('copy_lstm_T1000/summary.json')['wall_time_s'] / load('copy_lstm_T1000/summary.json')['steps']:.2f}")),
+    Claim(MIXED_PROSE, "at T = 200 the LSTM reaches\n{} in 10,000 steps (on lag T only: {})", "copy_lstm_mixed_T200/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), pct2(load("copy_lstm_T200/summary.json")["test"]["accuracy"]))),
+    Claim(MIXED_PROSE, "at T = 1,000 it reaches {} in {} steps and\n{} minutes", "copy_lstm_mixed_T1000/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), count(d["steps"]), f"{d['wall_time_s'] / 60:.0f}")),
+    Claim(MIXED_PROSE, "(on lag T only: {}, diverged at step {}\nafter {} minutes)", "copy_lstm_T1000/summary.json",
+          lambda d: (_evaluated((RESULTS / "copy_lstm_T1000/evaluate_test.txt").read_text(encoding="utf-8"))[0], _diverged_at(d), f"{d['wall_time_s'] / 60:.0f}")),
     Claim(_mem_row(COPY_GRU), "recall {}, loss {} (best validation {} at step {})", "copy_gru_mixed/summary.json", _copy_result),
     Claim(_mem_row(COPY_GRU), "{} on validation at step 1,000, 99% first at step {} (on lag T only it never got there: {} at best)", "copy_gru_mixed/metrics.jsonl",
           lambda rows: (pct(_val_at(rows, 1000)), count(_first_99(rows)), pct2(load("copy_gru/summary.json")["val"]["accuracy"]))),
