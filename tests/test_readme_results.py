@@ -378,6 +378,7 @@ COPY = "rnnlab train configs/copy_lstm.yaml"
 COPY_2THREADS = f"OMP_NUM_THREADS=2 {COPY}"
 COPY_GRU = "rnnlab train configs/copy_gru.yaml"
 COPY_T200 = f"{COPY} task.seq_len=200 train.steps=10000"
+COPY_T500 = f"{COPY} task.seq_len=500 train.steps=10000"
 COPY_T1000 = f"{COPY} task.seq_len=1000 train.steps=12000 train.skip_nonfinite=true"
 # the copy configs on lag T only, as they were before task.min_train_lag
 FIXED_COPY = "rnnlab train configs/copy_lstm.yaml task.min_train_lag=null"
@@ -826,6 +827,12 @@ CLAIMS: list[Claim] = [
     Claim(_mem_row(COPY_T200), "against a memoryless loss of {} at T = 200; on lag T only: {}", "copy_lstm_mixed_T200/summary.json",
           lambda d: (f4(d["baseline_loss"]), pct2(load("copy_lstm_T200/summary.json")["test"]["accuracy"]))),
     Claim(_mem_row(COPY_T200, "wall time"), "{} min ({} steps,", "copy_lstm_mixed_T200/summary.json", lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(_mem_row(COPY_T500), "recall {}, loss {} (best validation {} at step {})", "copy_lstm_mixed_T500/summary.json", _copy_result),
+    Claim(_mem_row(COPY_T500), "against a memoryless loss of {} at T = 500; early stopping ended the run; on lag T only: {}", "copy_lstm_mixed_T500/summary.json",
+          lambda d: (f4(d["baseline_loss"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
+    Claim(_mem_row(COPY_T500, "wall time"), "{} min ({} steps,", "copy_lstm_mixed_T500/summary.json", lambda d: (f"{d['wall_time_s'] / 60:.1f}", count(d["steps"]))),
+    Claim(MIXED_PROSE, "at T = 500 only {}, early stopping\nending the run at {} steps (on lag T only: {} in 10,000)", "copy_lstm_mixed_T500/summary.json",
+          lambda d: (pct2(d["test"]["accuracy"]), count(d["steps"]), pct2(load("copy_lstm_T500/summary.json")["test"]["accuracy"]))),
     Claim(_mem_row(COPY_T1000), "recall {}, loss {} (best validation {} at step {}, still climbing)", "copy_lstm_mixed_T1000/summary.json", _copy_result),
     Claim(_mem_row(COPY_T1000), "against a memoryless loss of {}; 20% on validation first at step {}, 40% at {}, 60% at {}", "copy_lstm_mixed_T1000/metrics.jsonl",
           lambda rows: (f4(load("copy_lstm_mixed_T1000/summary.json")["baseline_loss"]), *(count(_first_val(rows, a)) for a in (0.2, 0.4, 0.6)))),
