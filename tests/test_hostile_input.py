@@ -779,3 +779,17 @@ def test_a_refused_command_leaves_no_directory_behind(tmp_path, monkeypatch, wri
     for message in messages:
         assert message.format(**where) in flat(out), out[-2000:]
     assert snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 27: what a code review and a fuzz of 2d118bf found. One section per area; each case
+# failed on 2d118bf.
+# ---------------------------------------------------------------------------------------------
+
+# === issue 27: ensembles, shared splits, devices, generate (items 1-4, 20, 21) ===
+
+# === issue 27: inspect and plot (items 4, 8, 15, 19, 22, 26) ===
+
+# === issue 27: run directories, locks, checkpoints, signals (items 11-14, 16-18, 26) ===
+
+# === issue 27: collect, config, runs listing, booleans (items 23-25, 27) ===
