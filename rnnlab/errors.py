@@ -13,6 +13,11 @@ class UserError(Exception):
 
     exit_code = 2
 
+    def __init__(self, *args: object, exit_code: int | None = None):
+        super().__init__(*args)
+        if exit_code is not None:  # e.g. 1 for a fault, 128 + N after signal N
+            self.exit_code = exit_code
+
 
 class ConfigError(UserError):
     """Every problem found in a config at once, one line per problem."""

@@ -1,0 +1,376 @@
+"""Experiments declared once: what the docs' numbers come from, and whether they are still true.
+
+    rnnlab reproduce --list
+    rnnlab reproduce long_dependency_cells --seeds 3 --jobs 2
+    rnnlab reproduce --check          # trains nothing: which artifacts no longer match today's configs
+    rnnlab reproduce --render         # the marked blocks of README.md and docs/*.md, from the artifacts
+
+An experiment is one small YAML file in `experiments/` of a checkout:
+
+    title: LSTM, GRU and RNN on long-dependency recall at T = 100
+    page: memory                      # the docs page (docs/memory.md) that shows it
+    data: []                          # what it needs beyond rnnlab: imdb, treebank
+    seeds: 3
+    minutes: 2                        # expected wall time on 2 cores, every arm and seed, one job
+    runs:                             # arm -> the arguments of `rnnlab train`
+      lstm: long_dependency_lstm task.seq_len=100
+      gru: long_dependency_gru task.seq_len=100
+    report: [test.accuracy, steps]    # the columns its table shows
+
+or, for a benchmark, `script: benchmarks/train_speed.py --rounds 5` whose `key=value` lines on
+stdout are its figures, with `configs:` naming the shipped configs it reads.
+
+Its artifact is docs/results/<name>/: per arm and seed the resolved config.yaml, summary.json,
+metrics.jsonl and run.json (wall time, exit code); aggregate.json (mean, std, min, max, n of every
+figure per arm); provenance.json (commit, whether the tree was clean, CPU and its flags, cores,
+threads, torch, Python, date). Nothing here trains: rnnlab/commands/reproduce.py runs the jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .config import config_to_dict, find_config, load_config
+from .errors import UserError
+
+__all__ = [
+    "Experiment",
+    "Job",
+    "find_root",
+    "load_experiments",
+    "jobs_of",
+    "expected_configs",
+    "stale_keys",
+    "flatten_figures",
+    "aggregate",
+    "provenance",
+    "git_state",
+    "render_text",
+    "render_files",
+    "RESULTS_DIR",
+]
+
+RESULTS_DIR = Path("docs") / "results"
+_BEGIN = re.compile(r"<!-- rnnlab:(table|headline) ?([A-Za-z0-9_,-]*) -->\n")
+_END = "<!-- rnnlab:end -->"
+
+
+class Experiment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    title: str
+    page: str = Field(description="the docs page that shows it: docs/<page>.md")
+    data: list[Literal["imdb", "treebank", "glove"]] = []
+    seeds: int = Field(3, ge=1, le=100)
+    minutes: float = Field(gt=0, description="expected wall time on 2 cores, all arms and seeds, one job")
+    runs: dict[str, str] = {}
+    script: str | None = None
+    configs: list[str] = Field([], description="shipped configs a script reads, checked for staleness")
+    report: list[str] = ["test.accuracy"]
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Experiment":
+        if bool(self.runs) == bool(self.script):
+            raise ValueError("give either runs (arm: rnnlab train arguments) or script, not both and not neither")
+        return self
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.runs) if self.runs else ["script"]
+
+
+@dataclass
+class Job:
+    experiment: str
+    arm: str
+    seed: int
+    argv: list[str]  # after `rnnlab` (train) or the script's own command line
+    kind: Literal["train", "script"]
+    folder: Path = field(default=Path())  # <artifact>/<arm>/seed-<seed>
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The checkout that holds experiments/: this directory or one above it."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "experiments").is_dir():
+            return d
+    raise UserError("no experiments/ folder here or above: run rnnlab reproduce inside a checkout of rnnlab "
+                    "(git clone ...; cd rnnlab)")  # fmt: skip
+
+
+def load_experiments(root: Path) -> dict[str, Experiment]:
+    found: dict[str, Experiment] = {}
+    problems: list[str] = []
+    for path in sorted((root / "experiments").glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            found[path.stem] = Experiment(**{**(raw or {}), "name": path.stem})
+        except (yaml.YAMLError, TypeError) as e:
+            problems.append(f"{path}: not a YAML mapping ({str(e).splitlines()[0]})")
+        except ValidationError as e:
+            problems += [f"{path}: {'.'.join(map(str, err['loc'])) or 'experiment'}: {err['msg']}" for err in e.errors()]
+    if problems:
+        raise UserError("experiments that do not load:\n  " + "\n  ".join(problems))
+    return found
+
+
+def select(experiments: dict[str, Experiment], names: list[str]) -> list[Experiment]:
+    unknown = [n for n in names if n not in experiments]
+    if unknown:
+        from difflib import get_close_matches
+
+        hints = [f"{n} (did you mean {', '.join(get_close_matches(n, experiments, 2))}?)" if get_close_matches(n, experiments, 2) else n for n in unknown]
+        raise UserError(f"unknown experiment(s): {'; '.join(hints)}; rnnlab reproduce --list shows them all")
+    return [experiments[n] for n in names]
+
+
+def _train_args(spec: str) -> tuple[str, list[str]]:
+    parts = shlex.split(spec)
+    return parts[0], parts[1:]
+
+
+def jobs_of(exp: Experiment, root: Path, seeds: int | None = None) -> list[Job]:
+    out = root / RESULTS_DIR / exp.name
+    if exp.script:
+        return [Job(exp.name, "script", 0, shlex.split(exp.script), "script", out / "script")]
+    jobs = []
+    for seed in range(seeds or exp.seeds):
+        for arm, spec in exp.runs.items():
+            config, overrides = _train_args(spec)
+            argv = ["train", config, *overrides, f"seed={seed}", f"name={exp.name}-{arm}-s{seed}"]
+            jobs.append(Job(exp.name, arm, seed, argv, "train", out / arm / f"seed-{seed}"))
+    return jobs
+
+
+def expected_configs(exp: Experiment, root: Path) -> dict[str, dict[str, Any]]:
+    """What each job would run today, resolved: '<arm>/seed-<s>' -> config, 'configs/<x>' -> config."""
+    found: dict[str, dict[str, Any]] = {}
+    if exp.script:
+        for name in exp.configs:
+            found[f"configs/{name}"] = config_to_dict(load_config(find_config(name)))
+        return found
+    for job in jobs_of(exp, root):
+        config, overrides = _train_args(exp.runs[job.arm])
+        cfg = load_config(find_config(config), job.argv[2:])
+        found[f"{job.arm}/seed-{job.seed}"] = config_to_dict(cfg)
+    return found
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def stale_keys(exp: Experiment, root: Path) -> list[str] | None:
+    """Today's configs against the ones the artifact recorded, one line per changed key;
+    None when the experiment has no artifact yet."""
+    folder = root / RESULTS_DIR / exp.name
+    if not (folder / "provenance.json").is_file():
+        return None
+    lines = []
+    for where, now in expected_configs(exp, root).items():
+        recorded_path = folder / (f"script/{where.replace('/', '_')}.yaml" if exp.script else f"{where}/config.yaml")
+        if not recorded_path.is_file():
+            if exp.script or where.endswith("seed-0"):
+                lines.append(f"{exp.name}: {where}: not in the artifact (never run)")
+            continue
+        then = yaml.safe_load(recorded_path.read_text(encoding="utf-8")) or {}
+        source = exp.runs[where.split("/")[0]].split()[0] if exp.runs else where.split("/", 1)[1]
+        a, b = _flat(then), _flat(now)
+        for key in sorted(a.keys() | b.keys()):
+            if a.get(key, "(unset)") != b.get(key, "(unset)"):
+                line = f"{exp.name}: {source} {key} {a.get(key, '(unset)')} → {b.get(key, '(unset)')}"
+                if line not in lines:
+                    lines.append(line)
+    return lines
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def flatten_figures(summary: dict[str, Any]) -> dict[str, float]:
+    """The numbers of a run's summary.json, by dotted key (test.accuracy, steps, wall_time_s ...)."""
+    keep = {}
+    for key, value in _flat(summary).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isfinite(value) and key not in ("seed", "world_size", "epochs"):
+            keep[key] = float(value)
+    return keep
+
+
+def script_figures(stdout: str) -> dict[str, float]:
+    """`key=value` lines a benchmark prints, numbers only."""
+    found = {}
+    for m in re.finditer(r"^([A-Za-z_][\w.]*)=(-?[0-9.]+(?:e-?\d+)?)\s*$", stdout, re.M):
+        found[m.group(1)] = float(m.group(2))
+    return found
+
+
+def aggregate(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = sorted({k for d in per_seed for k in d})
+    out = {}
+    for key in keys:
+        xs = [d[key] for d in per_seed if key in d]
+        out[key] = {
+            "mean": statistics.fmean(xs),
+            "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+            "min": min(xs),
+            "max": max(xs),
+            "n": len(xs),
+        }
+    return out
+
+
+# --- provenance -----------------------------------------------------------------------------------
+
+
+def git_state(root: Path) -> tuple[str | None, bool]:
+    """(commit, clean): clean means no change to a tracked file (new untracked files do not count)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None, False
+    return commit, not dirty
+
+
+def _cpu() -> dict[str, Any]:
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and ":" in line:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return {
+        "model": model,
+        "amx": "amx_bf16" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "cores": usable,
+    }
+
+
+def provenance(root: Path, *, allow_dirty: bool, threads: int | str, jobs: int) -> dict[str, Any]:
+    import torch
+
+    commit, clean = git_state(root)
+    return {
+        "commit": commit,
+        "clean_tree": clean,
+        "allowed_dirty": allow_dirty and not clean,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu": _cpu(),
+        "threads_per_job": threads,
+        "jobs": jobs,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "command": "rnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    }
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(key: str, s: dict[str, float]) -> str:
+    pct = key.endswith("accuracy") or key.endswith("recall")
+    scale, unit, digits = (100.0, "%", 2) if pct else (1.0, "", 4 if abs(s["mean"]) < 1 else 1)
+    mean, std = s["mean"] * scale, s["std"] * scale
+    text = f"{mean:,.{digits}f}{unit}"
+    if s["n"] > 1:
+        text += f" ± {std:,.{digits}f}"
+    return text
+
+
+def _table(exp: Experiment, root: Path) -> str:
+    folder = root / RESULTS_DIR / exp.name
+    agg, prov = _read(folder / "aggregate.json"), _read(folder / "provenance.json")
+    if not agg or not prov:
+        return f"*Not yet run: `rnnlab reproduce {exp.name}` (about {exp.minutes:g} min on 2 cores).*\n"
+    n = max((s["n"] for arm in agg.values() for s in arm.values()), default=0)
+    lines = ["| " + " | ".join(["", *exp.report]) + " |", "| --- |" + " ---: |" * len(exp.report)]
+    for arm in exp.arms:
+        cells = [_fmt(k, agg[arm][k]) if arm in agg and k in agg[arm] else "–" for k in exp.report]
+        lines.append("| " + " | ".join([arm, *cells]) + " |")
+    cpu = prov.get("cpu", {})
+    flags = ", ".join(f for f in ("amx", "avx512_bf16") if cpu.get(f)) or "no bf16 units"
+    lines.append("")
+    lines.append(
+        f"*mean ± std over {n} seed{'s' if n != 1 else ''}; [artifact](results/{exp.name}/), commit "
+        f"`{(prov.get('commit') or '?')[:7]}`{' (uncommitted changes)' if prov.get('allowed_dirty') else ''}, "
+        f"{cpu.get('model', '?')} ({flags}), {cpu.get('cores', '?')} cores, {prov.get('threads_per_job', '?')} thread(s) a job, "
+        f"torch {prov.get('torch', '?')}, {prov.get('date', '?')[:10]}.*"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _headline(experiments: dict[str, Experiment], root: Path) -> str:
+    lines = ["| experiment | page | result |", "| --- | --- | --- |"]
+    for exp in experiments.values():
+        agg = _read(root / RESULTS_DIR / exp.name / "aggregate.json")
+        key = exp.report[0]
+        if agg:
+            first = ", ".join(f"{arm} {_fmt(key, agg[arm][key])}" for arm in exp.arms if arm in agg and key in agg[arm])
+            result = f"{key}: {first}"
+        else:
+            result = f"not yet run (`rnnlab reproduce {exp.name}`, ~{exp.minutes:g} min)"
+        lines.append(f"| {exp.title} | [{exp.page}](docs/{exp.page}.md) | {result} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_text(text: str, experiments: dict[str, Experiment], root: Path, where: str) -> str:
+    """`text` with every marked block re-rendered from the artifacts."""
+    out, pos = [], 0
+    for m in _BEGIN.finditer(text):
+        if m.start() < pos:
+            continue
+        end = text.find(_END, m.end())
+        if end < 0:
+            raise UserError(f"{where}: '{m.group(0).strip()}' has no '{_END}' after it")
+        kind, name = m.group(1), m.group(2)
+        if kind == "table":
+            body = _table(select(experiments, [name])[0], root)
+        else:
+            body = _headline(experiments, root)
+        out += [text[pos : m.end()], body]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def render_files(root: Path) -> list[Path]:
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.is_file()]
