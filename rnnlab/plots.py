@@ -8,6 +8,9 @@ from typing import Any, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
+# rnnlab's figures show what users wrote (run names, config values, review words) as written: with
+# math text on, "$5 and $10" or "$x^{$" is parsed as markup, drawn wrong or raising on save.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 
 __all__ = ["plot_training_curves", "line_plot", "ACCURACY_YLIM"]

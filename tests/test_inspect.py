@@ -90,7 +90,7 @@ def test_long_dependency_example(tmp_path, cli, cell):
     if cell == "gru":
         raw["model"]["implementation"] = "reference"
     run = _train(tmp_path, raw)
-    code, out = cli("inspect", run, "--example", "3", "--units", "2")
+    code, out = cli("inspect", run, "--example", "3", "--split", "test", "--units", "2")
     assert code == 0, out
     (out_dir,) = _outputs(run)
     assert out_dir.name.endswith("-test-example3")
@@ -130,6 +130,47 @@ def test_implementation_key_is_listed_and_validated(cli):
     assert code == 0 and "implementation" in out and "reference" in out
     code, out = cli("config", ROOT / "configs" / "long_dependency_lstm.yaml", "model.implementation=slow")
     assert code == 2 and "model.implementation" in out and "Traceback" not in out
+
+
+def test_an_example_comes_from_the_validation_split_unless_test_is_asked_for(tmp_path, cli):
+    """Issue 27, item 4: choices are made on validation, so `inspect RUN` reads validation example 0."""
+    run = _train(tmp_path, tiny_raw("lstm"))
+    code, out = cli("inspect", run)
+    assert code == 0, out
+    (out_dir,) = _outputs(run)
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert out_dir.name.endswith("-val-example0") and summary["input"] == "val example 0", out_dir
+    _, task, _, _ = load_run_model(run, torch.device("cpu"))
+    first = next(iter(task.eval_batches("val")))
+    arrays = np.load(out_dir / "gates.npz")
+    assert arrays["token_ids"].tolist() == first.inputs[0].tolist()
+    assert summary["prediction"]["target"] == int(first.targets[0])
+
+
+def _is_bf16(values: np.ndarray) -> bool:
+    """Whether every value is one that bfloat16 can hold (fp32 results almost never all are)."""
+    return bool(np.array_equal(values, torch.from_numpy(values).bfloat16().float().numpy()))
+
+
+def test_a_bf16_run_is_inspected_in_bf16_where_the_cpu_has_it(tmp_path, cli, monkeypatch):
+    """Issue 27, item 8: inspect answers in the run's precision, as evaluate and predict do, and
+    says which; on a CPU without native bf16 it falls back to fp32 and says that."""
+    monkeypatch.setenv("RNNLAB_CPU_BF16", "1")  # a CPU with bf16 units (emulated where there are none)
+    run = _train(tmp_path, tiny_raw("lstm", precision="bf16"))
+    code, out = cli("inspect", run, "--example", "1")
+    assert code == 0, out
+    (bf16_dir,) = _outputs(run)
+    summary, arrays = _check_output(bf16_dir, "lstm", steps=6, hidden=8, panels=["layer0.forward"])
+    gates = ["input_gate", "forget_gate", "candidate", "output_gate"]  # each the output of a bf16 matmul
+    assert all(_is_bf16(arrays[f"layer0.forward.{g}"]) for g in gates)  # 2d118bf: fp32 values
+    assert summary["precision"] == "bf16" and "lstm cells in bf16" in out
+
+    monkeypatch.setenv("RNNLAB_CPU_BF16", "0")  # a CPU without: fp32, said so
+    code, out = cli("inspect", run, "--example", "1")
+    assert code == 0 and "lstm cells in fp32 (the run's bf16 is not available on this CPU)" in out, out
+    (fp32_dir,) = set(_outputs(run)) - {bf16_dir}
+    summary, arrays = _check_output(fp32_dir, "lstm", steps=6, hidden=8, panels=["layer0.forward"])
+    assert summary["precision"] == "fp32" and not all(_is_bf16(arrays[f"layer0.forward.{g}"]) for g in gates)
 
 
 # --- IMDb-shaped archive: a two-layer bi-LSTM, texts and examples; a bag of words for the errors ----------
@@ -216,14 +257,15 @@ def test_imdb_example_has_its_true_length(imdb_runs, cli):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--example", "5000"], "--example 5000: the test split has 20 examples (0 to 19); choose one of those"),
+        (["--example", "5000"], "--example 5000: the val split has 10 examples (0 to 9); choose one of those"),
+        (["--example", "5000", "--split", "test"], "--example 5000: the test split has 20 examples (0 to 19); choose one of those"),
         (["--example", "-1"], "--example -1"),
         (["   "], "text 1 is empty"),
         (["good", "--example", "0"], "not both"),
         (["--split", "train"], "use val or test"),
         (["--units", "0"], "--units 0"),
     ],
-    ids=["example-out-of-range", "negative-example", "empty-text", "text-and-example", "bad-split", "no-units"],
+    ids=["example-out-of-range", "example-out-of-range-of-test", "negative-example", "empty-text", "text-and-example", "bad-split", "no-units"],
 )
 def test_user_mistakes_exit_2_without_a_traceback(imdb_runs, cli, args, message):
     code, out = cli("inspect", imdb_runs["bilstm"], *args)
@@ -281,7 +323,7 @@ def test_next_token_text_and_example(tmp_path, cli):
 
 
 def test_line_plots_count_whole_steps_and_name_a_short_texts_tokens():
-    from rnnlab.commands.inspect import MAX_LINE_TOKENS, _step_axis
+    from rnnlab.inspect_plots import MAX_LINE_TOKENS, _step_axis
     from rnnlab.plots import plt
 
     fig, (short, long, symbols) = plt.subplots(3)
@@ -290,9 +332,56 @@ def test_line_plots_count_whole_steps_and_name_a_short_texts_tokens():
         ax.plot(range(len(toks)), range(len(toks)))
         _step_axis(ax, toks, is_text)
     fig.canvas.draw()
-    assert [t.get_text() for t in short.get_xticklabels()] == ["a", "great", r"\$5", "film"]
+    assert [t.get_text() for t in short.get_xticklabels()] == tokens  # as written: "$5" is no math markup
     for ax in (long, symbols):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
         assert ax.get_xlabel() == "t"
     plt.close(fig)
+
+
+# --- part-of-speech tagging: free text, tokenized as the task does, one tag per word -------------------
+
+TREEBANK = {
+    "train": "1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t3\tnsubj\t_\t_\n"
+             "3\tbarks\tbark\tVERB\tVBZ\t_\t0\troot\t_\t_\n4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_\n\n"
+             "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\tNN\t_\t3\tnsubj\t_\t_\n"
+             "3\tsleeps\tsleep\tVERB\tVBZ\t_\t0\troot\t_\t_\n\n",
+    "dev": "1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\tNN\t_\t3\tnsubj\t_\t_\n"
+           "3\tbarks\tbark\tVERB\tVBZ\t_\t0\troot\t_\t_\n\n",
+}  # fmt: skip
+
+
+def test_a_tagging_run_reads_free_text_and_shows_each_words_tag(tmp_path, cli):
+    """Issue 27, item 26: a tagging run reads text, split into words as the task splits them (an
+    unknown word reads as <unk>), and shows each word's tag: the run's own model's answer."""
+    folder = tmp_path / "tb"
+    folder.mkdir()
+    for split, text in (*TREEBANK.items(), ("test", TREEBANK["dev"])):
+        (folder / f"xx_tiny-ud-{split}.conllu").write_text(text, encoding="utf-8")
+    raw = {"name": "tiny_pos", "seed": 0, "device": "cpu", "task": {"name": "tagging", "treebank": str(folder)},
+           "model": {"name": "bilstm", "hidden_size": 8, "embedding_dim": 8},
+           "train": {"lr": 0.05, "batch_size": 2, "steps": 30, "eval_every": 10}}  # fmt: skip
+    run = _train(tmp_path, raw)
+    text = "The zebra doesn't bark."
+    code, out = cli("inspect", run, text)
+    assert code == 0, out
+    (out_dir,) = _outputs(run)
+    summary, arrays = _check_output(out_dir, "lstm", steps=6, hidden=8, panels=["layer0.forward", "layer0.backward"])
+    words = ["The", "zebra", "does", "n't", "bark", "."]
+    pred = summary["prediction"]
+    assert pred["words"] == list(arrays["tokens"]) == words
+    _, task, model, _ = load_run_model(run, torch.device("cpu"))
+    batch, _ = task.encode_words([text])
+    assert arrays["token_ids"].tolist() == batch.inputs[0].tolist() and arrays["token_ids"][1] == 1  # zebra: <unk>
+    with torch.inference_mode():
+        expected = [task.tag_names[int(j)] for j in model(batch.inputs, batch.lengths)[0].argmax(-1)]
+    assert pred["tags"] == expected and len(pred["probabilities"]) == 6
+    assert " ".join(f"{w}/{t}" for w, t in zip(words, expected)) in out
+
+    code, out = cli("inspect", run, "--example", "0")  # an example: its gold tags beside the answer
+    assert code == 0, out
+    (example_dir,) = set(_outputs(run)) - {out_dir}
+    pred = json.loads((example_dir / "summary.json").read_text())["prediction"]
+    assert pred["words"] == ["The", "cat", "barks"] and pred["target"] == ["DET", "NOUN", "VERB"]
+    assert f"{sum(t == g for t, g in zip(pred['tags'], pred['target']))} of 3 tagged words right" in out
