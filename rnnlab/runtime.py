@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import re
 import subprocess
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .errors import UserError
 __all__ = [
     "seed_everything",
     "resolve_device",
+    "DEVICES",
     "rng_state",
     "set_rng_state",
     "Dist",
@@ -39,8 +41,17 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
+DEVICES = "auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+_DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d{1,4}|mps")
+
+
 def resolve_device(name: str) -> torch.device:
-    """`auto` = cuda -> mps -> cpu; an unavailable explicit device is a user error."""
+    """`auto` = cuda -> mps -> cpu; an unknown or unavailable device is a user error.
+
+    Only the devices rnnlab runs on are accepted: torch also parses xpu, hpu, meta and others,
+    and they fail later with an AssertionError, a missing module or a tensor without data."""
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        raise UserError(f"device = {name!r}: not a device rnnlab runs on; use {DEVICES}")
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps and mps.is_available())
     if name == "auto":
@@ -52,7 +63,8 @@ def resolve_device(name: str) -> torch.device:
             raise UserError(f"device = {name!r}: CUDA is not available on this machine; use device=auto or device=cpu")
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise UserError(f"device = {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+            count = torch.cuda.device_count()
+            raise UserError(f"device = {name!r}: only {count} CUDA device(s) here; use cuda:0 to cuda:{count - 1}")
     if name == "mps" and not mps_ok:
         raise UserError("device = 'mps': Apple's MPS backend is not available here; use device=auto or device=cpu")
     return torch.device(name)

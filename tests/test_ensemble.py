@@ -43,7 +43,8 @@ def two_runs(tmp_path_factory):
 def test_members_line_up_by_example_and_the_ensemble_is_their_mean(two_runs, cli):
     dev = torch.device("cpu")
     members = load_members(list(two_runs.values()), dev)
-    (pa, la), (pb, lb) = (split_probabilities(m, "test", dev) for m in members)
+    (pa, la, ea), (pb, lb, eb) = (split_probabilities(m, "test", dev) for m in members)
+    assert torch.equal(ea, eb)
     assert torch.equal(la, lb) and len(la) == 20
     # Line-up check: each member's accuracy from the lined-up answers equals its own evaluation.
     for m, (p, labels) in zip(members, ((pa, la), (pb, lb))):
@@ -91,3 +92,31 @@ def test_runs_of_different_tasks_are_refused(two_runs, cli, tmp_path):
     assert code == 2 and "must share the task" in out and "Traceback" not in out
     code, out = cli("evaluate", two_runs["bow"], tmp_path / "missing")
     assert code == 2 and "not found" in out
+
+
+def test_runs_that_validate_on_other_reviews_are_refused_whatever_their_labels(two_runs, cli, tmp_path, monkeypatch):
+    """Two runs that differ only in `seed` carve other validation reviews out of train, but the
+    reviews are stored by label, so their validation labels agree position by position: only the
+    reviews' identities tell. Their validation answers cannot be averaged; on the official test
+    reviews (the same for every seed) they can."""
+    from typer.testing import CliRunner
+
+    from rnnlab.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # never the user's cache
+    monkeypatch.delenv("RNNLAB_DATA_DIR", raising=False)
+    first = two_runs["bilstm"]
+    cfg = first / "config.yaml"
+    result = CliRunner().invoke(app, ["train", str(cfg), "seed=1", "--runs-dir", str(tmp_path / "runs"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (other,) = (tmp_path / "runs").iterdir()
+    code, out = cli("evaluate", first, other, "--split", "val")
+    text = " ".join(out.split())
+    assert code == 2 and "Traceback" not in out, out
+    assert "were scored on different val examples" in text and "seed 0 vs 1" in text, out
+    assert "ensemble runs with the same seed, task.val_size and task.data_path, or use --split test" in text, out
+    code, out = cli("evaluate", first, other, "--split", "test")
+    assert code == 0 and "ensemble (mean probability)" in out, out
+    dev = torch.device("cpu")
+    a, b = (split_probabilities(m, "val", dev) for m in load_members([first, other], dev))
+    assert torch.equal(a.labels, b.labels) and not torch.equal(a.examples, b.examples)  # what fooled the label check

@@ -631,3 +631,59 @@ def test_unlabelled_reviews_are_tokenized_once_into_their_own_cache(tmp_path):
         assert [p.name.split("-")[1] for p in cache.iterdir()] == ["unsup"]
         load_imdb(source, val_size=2, cache_dir=cache, console=Console(file=io.StringIO()))
         assert sorted(p.name.split("-")[1] for p in cache.iterdir()) == ["corpus", "unsup"]
+
+
+# --- a language model's unlabelled text never holds a held-out review (issue 27, item 3) --------
+
+
+def _text_of(split_name: str, split, i: int) -> str:
+    """The raw text of review i of a split of the fixture's REVIEWS (as the archive holds it)."""
+    folder = "train" if split_name in ("train", "val") else "test"
+    label = ("neg", "pos")[int(split.labels[i])]
+    rid = int(split.ids[i])
+    (text,) = [t for r, _, t in REVIEWS[(folder, label)] if r == rid]
+    return review_text(folder, label, rid, text)
+
+
+def test_unlabelled_twins_of_validation_and_test_reviews_are_left_out_and_counted(tmp_path):
+    """train/unsup/ holds reviews that are also labelled ones. A language model may read the
+    twin of a training review (it reads that review anyway), never the twin of a review its
+    classifier validates or tests on; the twin is found by normalised text (case, spacing,
+    `<br />`), and the log says how many were left out."""
+    from rnnlab.data.imdb import load_unlabelled
+
+    quiet = Console(file=io.StringIO(), width=300)
+    plain = write_imdb_archive(tmp_path / "plain" / "aclImdb_v1.tar.gz")
+    split = load_imdb(plain, val_size=4, seed=1, cache_dir=tmp_path / "cache", console=quiet)
+    val, test, train = (_text_of(n, getattr(split, n), 0) for n in ("val", "test", "train"))
+    unsup = [
+        (0, "  " + val.upper().replace(" ", "   <br />")),  # the same tokens: a twin
+        (1, test),
+        (2, train),  # kept: the language model trains on that review anyway
+        (3, "An unlabelled review of its own."),
+        (4, test + " And one more sentence."),  # not the same text
+        (5, ""),
+    ]
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", unsup=unsup)
+    data = load_imdb(archive, val_size=4, seed=1, cache_dir=tmp_path / "cache", console=quiet)
+    assert torch.equal(data.val.ids, split.val.ids) and torch.equal(data.val.labels, split.val.labels)
+    log = Console(file=io.StringIO(), width=300)
+    got = load_unlabelled(archive, data.vocab, held_out=data, cache_dir=tmp_path / "cache", console=log)
+    assert sorted(got.ids.tolist()) == [2, 3, 4, 5]
+    assert "left out 2 of the 6 unlabelled reviews: the same text as a validation review (1) or a test review (1)" in log.file.getvalue()
+    everything = load_unlabelled(archive, data.vocab, cache_dir=tmp_path / "cache", console=quiet)
+    assert len(everything) == 6  # without held-out splits to respect, all of them
+
+
+@pytest.mark.slow
+def test_real_archive_unlabelled_twins_of_held_out_reviews(tmp_path, monkeypatch):
+    """The count README.md states: seed 0, val_size 2,500 (configs/imdb_lm.yaml)."""
+    if not REAL_ARCHIVE.is_file():
+        pytest.skip(f"{REAL_ARCHIVE} is not here")
+    from rnnlab.data.imdb import load_unlabelled
+
+    quiet = Console(file=io.StringIO(), width=300)
+    data = load_imdb(REAL_ARCHIVE, val_size=2_500, seed=0, cache_dir=tmp_path, console=quiet)
+    got = load_unlabelled(REAL_ARCHIVE, data.vocab, held_out=data, cache_dir=tmp_path, console=quiet)
+    assert len(got) == 50_000 - 309
+    assert "left out 309 of the 50,000 unlabelled reviews: the same text as a validation review (39) or a test review (270)" in quiet.file.getvalue()

@@ -68,6 +68,25 @@ def test_evaluate_prints_metrics_and_confusion(trained, cli):
     assert "accuracy" in out and "confusion matrix" in out and "negative" in out
 
 
+def test_evaluate_reads_validation_unless_test_is_asked_for(trained, cli):
+    """Choosing happens on validation, so that is what `rnnlab evaluate RUN` reads; the test
+    reviews (20 here, against 10 validation ones) only with --split test."""
+    import io
+
+    from rich.console import Console
+
+    from rnnlab.commands.evaluate import evaluate
+
+    quiet = Console(file=io.StringIO())
+    code, out = cli("evaluate", trained)
+    assert code == 0, out
+    assert f"{trained.name}·val" in "".join(out.split()), out  # the table's title, wrapped or not
+    assert sum(map(sum, evaluate([trained], console=quiet)["confusion"])) == 10
+    assert sum(map(sum, evaluate([trained], split="test", console=quiet)["confusion"])) == 20
+    code, out = cli("evaluate", "--help")
+    assert "Choose on val; test is the explicit choice" in " ".join(out.split()) and "default: val" in out
+
+
 def test_predict_answers_with_labels_and_confidences(trained, cli):
     code, out = cli("predict", "a great film, loved it", "a bad film, hated it", "--run", trained, "--json")
     assert code == 0, out

@@ -205,3 +205,39 @@ def test_init_lr_scale_freezes_or_slows_the_started_layers_and_survives_a_resume
     assert [g["lr"] for g in groups] == [pytest.approx(3e-3), pytest.approx(1.5e-3)]
     code, out = cli("train", *_classifier(archive, "model.init_lr_scale=0.5"), "--runs-dir", tmp_path / "x")
     assert code == 2 and "set that too" in " ".join(out.split())
+
+
+@pytest.fixture
+def imdb_language_model(archive, tmp_path, cli, write_config):
+    """A language model of the classifier's own IMDb reviews, seed 0, val_size 10 (as _classifier)."""
+    raw = {"name": "imdb_lm", "seed": 0, "device": "cpu",
+           "task": {"name": "next_token", "corpus": "imdb", "data_path": str(archive), "val_size": 10, "seq_len": 8},
+           "model": {"name": "lstm", "input": "embedding", "embedding_dim": 8, "hidden_size": 8},
+           "train": {"lr": 0.01, "batch_size": 16, "steps": 5}}  # fmt: skip
+    code, out = cli("train", write_config(raw, "imdb_lm.yaml"), "--runs-dir", tmp_path / "lm", "--no-progress")
+    assert code == 0, out
+    (run,) = (tmp_path / "lm").iterdir()
+    return run
+
+
+def test_init_from_refuses_a_language_model_that_split_imdb_otherwise(archive, imdb_language_model, cli, tmp_path):
+    """A language model trains on the classifier's training reviews of its own seed and val_size:
+    a classifier of another seed, val_size or archive would choose on reviews it was started from.
+    `compare --seeds 2 --config configs/imdb_bilstm_pretrained.yaml` did that for seed 1."""
+    other = write_imdb_archive(tmp_path / "other" / "aclImdb_v1.tar.gz")  # other reviews
+    copy = tmp_path / "copy" / "aclImdb_v1.tar.gz"  # the same reviews, elsewhere
+    copy.parent.mkdir()
+    copy.write_bytes(archive.read_bytes())
+    start = f"model.init_from={imdb_language_model}"
+    for extra, messages in ((["seed=1"], ["seed: 0 there, 1 here", "rnnlab train configs/imdb_lm.yaml seed=1", "(seed=0)"]),
+                            (["task.val_size=12"], ["task.val_size: 10 there, 12 here", "task.val_size=12"]),
+                            ([f"task.data_path={other}", "seed=2"], [f"task.data_path: {archive} there, {other} here", "seed: 0 there, 2 here"])):  # fmt: skip
+        code, out = cli("train", *_classifier(archive, start, *extra), "--runs-dir", tmp_path / "clf")
+        text = " ".join(out.split())
+        assert code == 2 and "Traceback" not in out, out
+        assert "that run split the IMDb reviews otherwise than this one" in text, out
+        assert all(m in text for m in messages), out
+        assert not (tmp_path / "clf").exists() or not any((tmp_path / "clf").iterdir())
+    for data in (archive, copy):
+        code, out = cli("train", *_classifier(archive, start, f"task.data_path={data}"), "--runs-dir", tmp_path / "clf")
+        assert code == 0 and f"initialised from {imdb_language_model}" in " ".join(out.split()), out

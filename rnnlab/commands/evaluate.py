@@ -1,8 +1,9 @@
 """`rnnlab evaluate`: recompute a run's metrics from its best checkpoint; several runs: each
 member's and their ensemble's (averaged probabilities, rnnlab/ensemble.py).
 
-    rnnlab evaluate runs/20261124-093000-imdb_bilstm --split test
-    rnnlab evaluate RUN_A RUN_B RUN_C --split val
+    rnnlab evaluate runs/20261124-093000-imdb_bilstm              # the validation split
+    rnnlab evaluate RUN_A RUN_B RUN_C
+    rnnlab evaluate runs/20261124-093000-imdb_bilstm --split test  # the final figure, once chosen
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..rundir import resolve_run
 __all__ = ["evaluate"]
 
 
-def evaluate(runs: list[Path], *, split: str, device: str, console: Console) -> dict[str, Any]:
+def evaluate(runs: list[Path], *, split: str = "val", device: str = "auto", console: Console) -> dict[str, Any]:
     if split not in ("val", "test"):
         raise UserError(f"--split {split!r}: use val or test")
     if not runs:
@@ -64,17 +65,17 @@ def evaluate_ensemble(runs: list[Path], *, split: str, device: str, console: Con
     dev = resolve_device(device)
     members = load_members(runs, dev)
     answers = [split_probabilities(m, split, dev) for m in members]
-    check_same_examples(members, [labels for _, labels in answers], split)
-    labels = answers[0][1]
+    check_same_examples(members, answers, split)
+    labels = answers[0].labels
     table = Table(title=f"ensemble of {len(members)} runs · {split} · {len(labels):,} examples", title_justify="left")
     for col in ("run", "model", "loss", "accuracy"):
         table.add_column(col, justify="left" if col in ("run", "model") else "right")
     rows = []
-    for m, (probs, _) in zip(members, answers):
-        s = scores(probs, labels)
+    for m, a in zip(members, answers):
+        s = scores(a.probs, labels)
         rows.append({"run": str(m.run), "model": m.cfg.model.name, **s})
         table.add_row(m.run.name, m.cfg.model.name, f"{s['loss']:.4f}", f"{100 * s['accuracy']:.2f}%")
-    mean = torch.stack([p for p, _ in answers]).mean(0)
+    mean = torch.stack([a.probs for a in answers]).mean(0)
     ensemble = scores(mean, labels)
     table.add_row("[bold]ensemble (mean probability)[/]", "", f"{ensemble['loss']:.4f}", f"[bold]{100 * ensemble['accuracy']:.2f}%[/]")
     console.print(table)

@@ -67,10 +67,13 @@ def generate_text(
             x = torch.tensor([ids + out], device=dev)
             logits = model(x)[0, -1].float().cpu()
             logits[list(task.never_sample)] = float("-inf")
-            if temperature == 0:
+            scaled = logits / temperature if temperature > 0 else logits
+            # A temperature so small (below about 1e-37) that the division overflows, or rounds
+            # to 0 in float32, is sampling's limit: always the likeliest token, as temperature 0.
+            if temperature == 0 or not torch.isfinite(scaled.max()):
                 nxt = int(logits.argmax())
             else:
-                logits = logits / temperature
+                logits = scaled
                 if top_k is not None and top_k < logits.numel():
                     kth = torch.topk(logits, top_k).values[-1]
                     logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -65,6 +65,7 @@ __all__ = [
     "ImdbData",
     "user_cache_dir",
     "find_imdb",
+    "same_imdb",
     "download_imdb",
     "iter_reviews",
     "load_imdb",
@@ -164,6 +165,18 @@ def find_imdb(
     if not download:
         raise UserError(f"the IMDb reviews are not here. {_where_to_put_it()}")
     return download_imdb(user_cache_dir(), url=url, md5=md5, opener=opener, console=console)
+
+
+def same_imdb(a: str | os.PathLike | None, b: str | os.PathLike | None) -> bool:
+    """Whether two `data_path` settings name the same reviews: the same place, or sources with
+    the same content key (a moved or copied archive); a place that is not there is no match."""
+    if a == b:
+        return True
+    try:
+        found = [find_imdb(p, download=False) for p in (a, b)]
+        return found[0].resolve() == found[1].resolve() or _cache_key(found[0]) == _cache_key(found[1])
+    except (UserError, OSError, TypeError, ValueError):  # not there, unreadable, or not a path at all
+        return False
 
 
 def _urlopen(url: str) -> Any:
@@ -512,6 +525,12 @@ class EncodedSplit:
     def __len__(self) -> int:
         return self.lengths.numel()
 
+    def review_keys(self, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Which reviews these are, (N,) int64: the file <id>_<rating>.txt and its folder (file
+        ids repeat between neg/ and pos/), the same whatever the vocabulary or truncation."""
+        idx = slice(None) if indices is None else indices
+        return _review_key(self.labels[idx], self.ids[idx])
+
     def get(self, i: int) -> torch.Tensor:
         """Review i's ids, (L,) long."""
         start = int(self.offsets[i])
@@ -682,17 +701,94 @@ def load_unlabelled(
     data_path: str | os.PathLike | None,
     vocab: Vocab,
     *,
+    held_out: ImdbData | None = None,
     cache_dir: str | os.PathLike | None = None,
     console: Console | None = None,
     download: bool = True,
 ) -> EncodedSplit:
     """The archive's 50,000 unlabelled reviews (train/unsup/) as ids of `vocab` (labels -1): more
-    text for a language model. Tokenized once into a cache of their own, like the labelled ones."""
+    text for a language model. Tokenized once into a cache of their own, like the labelled ones.
+
+    With `held_out` (the classifier's splits), every unlabelled review whose normalised text (its
+    tokens, as `tokenize` gives them) is that of one of its validation or test reviews is left
+    out, and a line says how many: train/unsup/ holds such twins (on the real archive, seed 0 and
+    val_size 2,500: 309, 39 of them twins of 37 validation reviews and 270 of 269 test reviews),
+    and a language model that read them would have read text its classifier is chosen and scored on."""
     console = console or Console(stderr=True)
     source = find_imdb(data_path, download=download, console=console)
-    corpus = _corpus(source, Path(cache_dir) if cache_dir is not None else user_cache_dir(), console, unlabelled=True)
+    cache = Path(cache_dir) if cache_dir is not None else user_cache_dir()
+    corpus = _corpus(source, cache, console, unlabelled=True)
     words: list[str] = corpus["words"].split("\n") if corpus["words"] else []
     # "<pad>" written in a review is an unknown word, as Vocab.encode has it.
     mapping = torch.tensor(vocab.encode(words), dtype=torch.int32)
     lengths: torch.Tensor = corpus["lengths"]
-    return _encode_split(corpus, torch.arange(len(lengths)), torch.cumsum(lengths, 0) - lengths, mapping, None, "head")
+    keep = torch.arange(len(lengths))
+    if held_out is not None:
+        labelled = _corpus(held_out.source, cache, console)
+        twin_of_val, twin_of_test = _twins(
+            corpus, labelled, [_rows_of(labelled, _SPLIT_IDS["train"], held_out.val), _rows_of(labelled, _SPLIT_IDS["test"], held_out.test)]
+        )
+        dropped = twin_of_val | twin_of_test
+        keep = (~dropped).nonzero().squeeze(1)
+        console.print(
+            f"left out {int(dropped.sum()):,} of the {len(lengths):,} unlabelled reviews: the same text as a validation "
+            f"review ({int(twin_of_val.sum()):,}) or a test review ({int(twin_of_test.sum()):,})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return _encode_split(corpus, keep, torch.cumsum(lengths, 0) - lengths, mapping, None, "head")
+
+
+def _rows_of(corpus: dict[str, Any], split_id: int, split: EncodedSplit) -> torch.Tensor:
+    """The corpus rows of `split`'s reviews, found by (official split, label, file id)."""
+    rows = (corpus["split"] == split_id).nonzero().squeeze(1)
+    return rows[torch.isin(_review_key(corpus["labels"][rows], corpus["ids"][rows]), split.review_keys())]
+
+
+def _review_key(labels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    return ids * len(LABELS) + labels
+
+
+def _word_hashes(corpus: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
+    words = corpus["words"].split("\n") if corpus["words"] else []
+    hashes = [int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little", signed=True) for w in words]
+    return words, torch.tensor(hashes, dtype=torch.int64)
+
+
+def _fingerprints(corpus: dict[str, Any], rows: torch.Tensor, word_hash: torch.Tensor) -> torch.Tensor:
+    """(len(rows),) int64: a hash of each review's token sequence, built from its words' text, so
+    that two corpora with different word lists compare. Integer overflow wraps, the same way on
+    both sides; equal texts give equal fingerprints, and `_twins` confirms each match word by word."""
+    lengths = corpus["lengths"][rows]
+    starts = (torch.cumsum(corpus["lengths"], 0) - corpus["lengths"])[rows]
+    tokens = word_hash[corpus["tokens"].index_select(0, _segments(starts, lengths)).long()]
+    review = torch.repeat_interleave(torch.arange(len(rows)), lengths)
+    position = torch.arange(len(tokens)) - (torch.cumsum(lengths, 0) - lengths)[review]
+    mixed = tokens * (2 * position + 1) + position  # order matters: a permutation is another text
+    return torch.zeros(len(rows), dtype=torch.int64).index_add_(0, review, mixed) ^ lengths
+
+
+def _twins(corpus: dict[str, Any], other: dict[str, Any], groups: list[torch.Tensor]) -> list[torch.Tensor]:
+    """For each group of `other`'s rows, (reviews of `corpus`,) bool: whose tokens, word for word,
+    are those of a review of that group. Empty reviews have no text to share: nobody's twin."""
+    words, word_hash = _word_hashes(corpus)
+    other_words, other_hash = _word_hashes(other)
+    mine = _fingerprints(corpus, torch.arange(len(corpus["lengths"])), word_hash)
+
+    def text(c: dict[str, Any], names: list[str], row: int) -> list[str]:
+        start = int(c["lengths"][:row].sum())
+        return [names[t] for t in c["tokens"][start : start + int(c["lengths"][row])].tolist()]
+
+    found = []
+    for rows in groups:
+        theirs = _fingerprints(other, rows, other_hash)
+        by_print: defaultdict[int, list[int]] = defaultdict(list)
+        for row, fp in zip(rows.tolist(), theirs.tolist()):
+            by_print[fp].append(row)
+        out = torch.zeros(len(mine), dtype=torch.bool)
+        for i in torch.isin(mine, theirs).nonzero().squeeze(1).tolist():
+            if int(corpus["lengths"][i]) > 0:
+                own = text(corpus, words, i)
+                out[i] = any(text(other, other_words, r) == own for r in by_print[int(mine[i])])
+        found.append(out)
+    return found

@@ -10,16 +10,22 @@ model's vocabulary counts other reviews than a classifier's). Layers are matched
 shape; the output layer (`head.`, and an attention scorer) belongs to the old task and is never
 copied. A layer this model has and the other run lacks (e.g. a bi-LSTM's backward direction from
 a one-way language model) keeps its fresh initialisation, and the report says so.
+
+When both runs read IMDb, they must carve the same validation reviews out of the same archive
+(same `seed`, `task.val_size`, data): a language model of seed 0 trained on reviews that seed 1's
+classifier validates on. A mismatch is refused, naming the settings that differ.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..checkpoint import load_checkpoint
+from ..data.imdb import same_imdb
 from ..data.text import Vocab
 from ..errors import UserError
 from ..rundir import resolve_run
@@ -62,13 +68,48 @@ def _finished_run(path: str | Path, key: str) -> Path:
     return path
 
 
-def init_from_run(model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *, backward: bool = False) -> tuple[str, list[str]]:
+def _imdb_split(cfg: Any) -> dict[str, Any] | None:
+    """What decides which IMDb reviews a run validates on (and so never trains on), or None for a
+    run that reads no IMDb review (e.g. a language model of a text file)."""
+    task = cfg.get("task") if isinstance(cfg, dict) else None
+    if not isinstance(task, dict) or not (task.get("name") == "imdb" or (task.get("name"), task.get("corpus")) == ("next_token", "imdb")):
+        return None
+    return {"seed": cfg.get("seed"), "task.val_size": task.get("val_size"), "task.data_path": task.get("data_path")}
+
+
+def _check_same_split(key: str, run_dir: Path, source_cfg: Any, reader: dict[str, Any] | None) -> None:
+    """Both runs read IMDb: they must carve the same validation reviews out of the same archive,
+    or this run would choose on reviews the other one trained on (a language model of another
+    seed reads this seed's validation reviews as training text)."""
+    theirs, ours = _imdb_split(source_cfg), _imdb_split(reader)
+    if theirs is None or ours is None:
+        return
+    differ = [k for k in theirs if theirs[k] != ours[k] and not (k == "task.data_path" and same_imdb(theirs[k], ours[k]))]
+    if differ:
+        def shown(v: Any) -> Any:
+            return "unset" if v is None else v  # data_path: then $RNNLAB_DATA_DIR or the cache directory decides
+
+        lines = "\n  - ".join(f"{k}: {shown(theirs[k])} there, {shown(ours[k])} here" for k in differ)
+        fix = " ".join(f"{k}={ours[k]}" for k in differ if ours[k] is not None)
+        raise UserError(
+            f"{key} = {run_dir}: that run split the IMDb reviews otherwise than this one, so some of this run's "
+            f"validation reviews would be text it trained on:\n  - {lines}\n  Start from a run trained with this "
+            f"run's settings ({fix or 'the same ' + ', '.join(differ)}: e.g. rnnlab train configs/imdb_lm.yaml {fix}), "
+            f"or give this run that one's ({' '.join(f'{k}={theirs[k]}' for k in differ if theirs[k] is not None)})"
+        )
+
+
+def init_from_run(
+    model: nn.Module, vocab: Vocab | None, run_dir: str | Path, *, backward: bool = False, reader: dict[str, Any] | None = None
+) -> tuple[str, list[str]]:
     """Copy the embedding (row by word) and every other matching layer from RUN's best checkpoint;
     with `backward`, only RUN's forward layers, into this model's backward direction. Returns a
-    line for the log and the names of the tensors copied."""
+    line for the log and the names of the tensors copied. `reader`, the config of the run being
+    started: when both runs read IMDb, they must split it alike (same seed, val_size, data)."""
     key = "model.init_backward_from" if backward else "model.init_from"
     run_dir = _finished_run(run_dir, key)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    _check_same_split(key, run_dir, ckpt.get("config"), reader)
     source = _forward_as_backward(ckpt["model"]) if backward else ckpt["model"]
     if backward and not any(n.startswith("layers.") and n.split(".")[2] == "1" for n in model.state_dict()):
         raise UserError(f"{key}: this model has no backward direction; use a bidirectional model (bilstm, bigru)")

@@ -80,8 +80,11 @@ class ImdbTask(TokenTask, ClassifiesText):
 
     def _batch(self, split: Any, indices: list[int] | torch.Tensor) -> Batch:
         inputs, lengths, labels = split.batch(indices, pad_id=0)
+        index = torch.as_tensor(indices, dtype=torch.long)
         # The reviews' positions in the split: ensembles line up their members' answers by them.
-        return Batch(inputs, labels, lengths, extra={"index": torch.as_tensor(indices)})
+        # And which reviews they are: at the same positions, two runs split with other seeds hold
+        # other reviews, with the same labels.
+        return Batch(inputs, labels, lengths, extra={"index": index, "example": split.review_keys(index)})
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
         data = getattr(self.data, split)
