@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import re
 import socket
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,8 +24,10 @@ __all__ = [
     "create_run_dir",
     "check_runs_dir",
     "RunLock",
+    "write_error",
     "iter_run_dirs",
     "write_atomic",
+    "partial_writes",
     "write_json",
     "read_json",
     "read_metrics",
@@ -62,13 +66,17 @@ def create_run_dir(parent: str | Path, name: str, stamp: str | None = None) -> P
         except FileExistsError:
             continue
         except OSError as e:
-            raise UserError(f"cannot create a run directory under {parent}: {e.strerror or e}") from None
+            raise write_error(e, f"cannot create a run directory under {parent}") from None
     raise UserError(f"could not create a new run directory under {parent}: 10,000 runs named {base} already")
 
 
 class RunLock:
     """`RUN/.lock` holds the host and PID of the process training in RUN; a second writer is
-    refused. A lock whose process is gone (kill -9, a crash, a reboot) is stale and taken over."""
+    refused. A lock whose process is gone (kill -9, a crash, a reboot) is stale and taken over.
+
+    Reading the holder and writing ours is one step: every acquire and release does it under
+    flock() on the lock file itself, so two processes can never both judge the file free (an
+    unlocked check let a second process delete a just-created, still empty lock as stale)."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / ".lock"
@@ -77,48 +85,113 @@ class RunLock:
     def holder(self) -> tuple[str, int] | None:
         """(host, pid) of a live holder on this host, None when unlocked or stale."""
         try:
-            host, pid_text = self.path.read_text().split()[:2]
-            pid = int(pid_text)
-        except (OSError, ValueError):
+            return _live_holder(self.path.read_text())
+        except OSError:
             return None
-        if host != socket.gethostname():
-            return (host, pid)  # another machine's process: cannot be checked, so respected
-        return (host, pid) if _alive(pid) else None
 
     def acquire(self) -> "RunLock":
         me = f"{socket.gethostname()} {os.getpid()}\n".encode()
-        for _ in range(3):
+        for _ in range(100):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                held = self.holder()
-                if held is not None and held[1] != os.getpid():
-                    raise UserError(
-                        f"{self.path.parent} is being trained by process {held[1]} on {held[0]}; wait for it to end or "
-                        f"stop it (kill -INT {held[1]}) first. If no such process exists, delete {self.path}"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             except OSError as e:
-                raise UserError(f"cannot lock {self.path.parent}: {e.strerror or e}") from None
-            with os.fdopen(fd, "wb") as f:
-                f.write(me)
-            self.held = True
-            return self
+                raise write_error(e, f"cannot lock {self.path.parent}") from None
+            try:
+                with _exclusive(fd):
+                    if not _same_file(fd, self.path):
+                        continue  # released (unlinked) while we waited: try the file now there
+                    held = _live_holder(_read_fd(fd))
+                    if held is not None and held[1] != os.getpid():
+                        raise UserError(
+                            f"{self.path.parent} is being trained by process {held[1]} on {held[0]}; wait for it to end or "
+                            f"stop it (kill -INT {held[1]}) first. If no such process exists, delete {self.path}"
+                        )
+                    try:  # free, or stale (its process is gone): ours now
+                        os.ftruncate(fd, 0)
+                        os.lseek(fd, 0, os.SEEK_SET)
+                        if os.write(fd, me) != len(me):
+                            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                        os.fsync(fd)
+                    except OSError as e:
+                        self.path.unlink(missing_ok=True)  # never leave an empty or half-written lock
+                        raise write_error(e, f"cannot lock {self.path.parent}") from None
+                    self.held = True
+                    return self
+            finally:
+                os.close(fd)
         raise UserError(f"could not lock {self.path.parent}: another process keeps taking the lock")
 
     def release(self) -> None:
-        if self.held:
-            held = self.holder()
-            if held is None or held[1] == os.getpid():
-                self.path.unlink(missing_ok=True)
-            self.held = False
+        if not self.held:
+            return
+        self.held = False
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return  # gone already (the run directory was deleted)
+        try:
+            with _exclusive(fd):
+                held = _live_holder(_read_fd(fd))
+                if _same_file(fd, self.path) and (held is None or held[1] == os.getpid()):
+                    self.path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> "RunLock":
         return self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def write_error(e: OSError, doing: str) -> UserError:
+    """What to tell when `doing` (e.g. "cannot lock runs/x") failed with `e`: a full disk is a
+    fault (exit 1); no permission is the user's to fix (exit 2)."""
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return UserError(f"{doing}: the disk is full. Free some space, then run the command again", exit_code=1)
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError(f"{doing}: {e.strerror} (you may not write there); make it writable, or use a directory you may write to")
+    return UserError(f"{doing}: {e.strerror or e}", exit_code=1)
+
+
+@contextmanager
+def _exclusive(fd: int) -> Iterator[None]:
+    """flock() for the moment of a check and a write; where there is none (Windows), nothing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _read_fd(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 300).decode(errors="replace")
+
+
+def _live_holder(text: str) -> tuple[str, int] | None:
+    """(host, pid) from a lock's text when that process may be alive; None when empty or stale."""
+    try:
+        host, pid_text = text.split()[:2]
+        pid = int(pid_text)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return (host, pid)  # another machine's process: cannot be checked, so respected
+    return (host, pid) if _alive(pid) else None
 
 
 def _alive(pid: int) -> bool:
@@ -148,7 +221,8 @@ def iter_run_dirs(parent: str | Path) -> Iterator[Path]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Temporary file, flush and fsync, rename: a reader sees the old file or the new, never half."""
+    """Temporary file, flush and fsync, rename: a reader sees the old file or the new, never half.
+    A kill -9 halfway leaves the temporary file behind (`partial_writes` finds it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -165,6 +239,22 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+# write_atomic's temporary files: "." + the file's name + "." + mkstemp's 8 random characters + ".tmp"
+_PARTIAL = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def partial_writes(run_dir: Path) -> list[Path]:
+    """Temporary files of write_atomic in RUN and RUN/checkpoints, e.g. a `.last.pt.k2x9a_0q.tmp` as
+    big as the checkpoint, left by a process killed while it wrote. Only safe to delete while no
+    process trains in RUN (hold its RunLock)."""
+    found = []
+    for folder in (Path(run_dir), Path(run_dir) / "checkpoints"):
+        try:
+            found += [p for p in folder.iterdir() if _PARTIAL.fullmatch(p.name) and p.is_file()]
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def clean_json(obj: Any) -> Any:
