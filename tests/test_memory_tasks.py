@@ -207,3 +207,100 @@ def test_compare_sweeps_lags_of_the_copy_task_and_draws_the_baseline(cli, tmp_pa
     assert sorted((r["model"], r["seq_len"]) for r in results) == [("lstm", "3"), ("lstm", "6"), ("rnn", "3"), ("rnn", "6")]
     assert (parent / "plots" / "accuracy_vs_seq_len.png").is_file()
     assert "memoryless: 12.5% (loss 0.9041 at 3, 0.7998 at 6)" in (parent / "results.md").read_text().lower()  # 10 ln 8 / (T + 20)
+
+
+# --- issue 27: the streams of different seeds never meet --------------------------------------------
+# Settings under which two equal sequences by chance are out of the question (8^19 distractor
+# strings, 8^20 copy strings, real-valued adding inputs): a shared sequence means shared streams.
+RICH_STREAMS = {
+    "long_dependency": {"name": "long_dependency", "seq_len": 20, "num_classes": 10, "distractors": True},
+    "copy": {"name": "copy", "seq_len": 3, "copy_len": 20, "num_symbols": 8},
+    "adding": {"name": "adding", "seq_len": 6},
+}
+
+
+def _splits(raw_task: dict, seed: int) -> dict[str, set[tuple]]:
+    task = task_of({**raw_task, "val_size": 64, "test_size": 64}, batch_size=32, seed=seed)
+    return {"train": train_rows(task, 4), "val": rows(task.eval_batches("val")), "test": rows(task.eval_batches("test"))}
+
+
+@pytest.mark.parametrize("name", RICH_STREAMS)
+def test_no_split_of_seeds_0_to_9_shares_a_sequence_with_another(name):
+    # Seeds were seed, seed*7919+1, seed*7919+2: seed 1's first training batch was seed 0's
+    # validation set, seed 2's its test set; now every (seed, split) is its own spawned stream.
+    seen: dict[tuple, tuple[int, str]] = {}
+    for seed in range(10):
+        for split, sequences in _splits(RICH_STREAMS[name], seed).items():
+            for seq in sequences:
+                other = seen.setdefault(seq, (seed, split))
+                assert other == (seed, split), f"seed {seed} {split} repeats a sequence of seed {other[0]} {other[1]}"
+    assert len(seen) == 10 * (4 * 32 + 64 + 64)  # and no split repeats a sequence of its own
+
+
+@pytest.mark.parametrize("name", RICH_STREAMS)
+def test_the_same_seed_draws_the_same_streams(name):
+    assert _splits(RICH_STREAMS[name], 3) == _splits(RICH_STREAMS[name], 3)
+
+
+# --- issue 27: a bidirectional model reads the answer last ------------------------------------------
+def test_a_bidirectional_model_on_long_dependency_is_warned_in_the_runs_first_lines(cli, write_config, tmp_path):
+    config = {**raw({"name": "long_dependency", "seq_len": 6}, model="bilstm", steps=2), "name": "bi"}
+    code, out = cli("train", write_config(config), "--runs-dir", tmp_path / "r", "--no-progress")
+    assert code == 0, out
+    head = " ".join(out[: out.index("val (best")].split())  # the header and its notes, before any result
+    assert "warning: bilstm is bidirectional" in head and "one-directional model (lstm, gru, rnn)" in head
+    (run,) = (tmp_path / "r").iterdir()
+    import json
+
+    assert "backward direction reads the symbol" in json.loads((run / "summary.json").read_text())["warning"]
+    code, out = cli("train", write_config(raw({"name": "long_dependency", "seq_len": 6}, steps=2)), "--runs-dir", tmp_path / "r2", "--no-progress")
+    assert code == 0 and "warning" not in out  # a one-directional model reads in order: no warning
+
+
+def test_compare_warns_beside_a_bidirectional_model_on_an_answer_at_end_task(cli, tmp_path):
+    code, out = cli("compare", "bilstm", "lstm", "--task", "adding", "--seq-len", "6", "--steps", "2", "--hidden", "8",
+                    "task.val_size=20", "task.test_size=20", "--runs-dir", tmp_path, "--no-progress")  # fmt: skip
+    assert code == 0, out
+    flat = " ".join(out.split())
+    assert flat.count("warning: bilstm is bidirectional") >= 1 and "warning: lstm" not in flat
+    assert "half the lag" in flat
+    (parent,) = tmp_path.iterdir()
+    import json
+
+    assert "warning: bilstm is bidirectional" in (parent / "results.md").read_text()  # kept beside the results
+    assert list(json.loads((parent / "summary.json").read_text())["warnings"]) == ["bilstm"]
+
+
+def test_the_copy_tasks_recall_steps_get_nothing_from_the_backward_direction():
+    """Why `copy` gets no warning: its answers are read per step, and at the recall steps the
+    backward direction has read only blanks (what follows them), whatever the data symbols were."""
+    from rnnlab.engine import build_model
+
+    task = task_of({"name": "copy", "seq_len": 5, "copy_len": 4})
+    cfg = resolve_config({"task": {"name": "copy"}, "model": {"name": "bilstm", "hidden_size": 8}, "train": {"steps": 1}})
+    model = build_model(cfg.model, task.model_spec(), torch.device("cpu"))
+    a, b = next(task.eval_batches("val")).inputs[:2], next(task.eval_batches("test")).inputs[:2]
+    assert not torch.equal(a[:, :4], b[:, :4])  # different data symbols
+    with torch.no_grad():
+        out_a, out_b = model.encode(model.embed(a)), model.encode(model.embed(b))
+    recall = slice(-4, None)
+    assert torch.equal(out_a[:, recall, 8:], out_b[:, recall, 8:])  # backward half: the same
+    assert not torch.equal(out_a[:, recall, :8], out_b[:, recall, :8])  # forward half: memory
+    assert task.backward_shortcut is None
+
+
+# --- issue 27: LSTM and GRU get the same init rule on the memory tasks --------------------------------
+@pytest.mark.parametrize("task", ["long_dependency", "copy", "adding"])
+def test_compare_lstm_gru_gives_both_cells_chrono_init_set_to_the_lag(task):
+    from rnnlab.commands.compare import plan_runs
+    from rnnlab.engine import build_model
+
+    runs = plan_runs(["lstm", "gru"], task=task, seq_lens=[1000])
+    assert [r.cfg.model.init for r in runs] == ["chrono", "chrono"]
+    for r in runs:
+        spec = build_task(r.cfg).model_spec()
+        net = build_model(r.cfg.model.model_copy(update={"hidden_size": 64}), spec, torch.device("cpu"))
+        h = 64
+        keep = net.layers[0][0].bias_ih_l0[h : 2 * h]  # LSTM forget gate, GRU update gate
+        # log U(1, T - 1): spread up to log 999 = 6.9, not one fixed value such as 3
+        assert keep.min() >= 0 and keep.max() > 5 and keep.std() > 0.5, (r.model, keep)

@@ -68,6 +68,29 @@ def test_determined_positions_on_hand_made_sequences():
     assert determined_mask(inputs, targets, b, eos).tolist() == [[False, False, True, True], [False, True, False, False]]
 
 
+# --- issue 27: the synthetic corpus tests on sequences training never sees -------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_no_validation_or_test_sequence_of_the_synthetic_corpus_is_trained_on(seed):
+    # The corpus has only max_n - min_n + 1 distinct sequences: split at random, every test
+    # sequence was also a training sequence and 100% determined accuracy could be memorising.
+    cfg = resolve_config({**raw(), "seed": seed, "task": {"name": "next_token", "num_sequences": 2000, "min_n": 1, "max_n": 12}})
+    task, _ = build(cfg, torch.device("cpu"))
+    seqs = {name: {tuple(s.tolist()) for s in task.splits[name]} for name in ("train", "val", "test")}
+    assert seqs["val"] and seqs["test"]
+    assert not (seqs["train"] & seqs["test"]) and not (seqs["train"] & seqs["val"]) and not (seqs["val"] & seqs["test"])
+    a = task.vocab.encode(["a"])[0]
+    lengths = {name: {s.count(a) for s in split} for name, split in seqs.items()}
+    assert {1, 12} <= lengths["train"]  # the held-out counts lie inside the trained range
+    assert min(lengths["val"] | lengths["test"]) > 1 and max(lengths["val"] | lengths["test"]) < 12
+    assert sum(len(task.splits[n]) for n in ("train", "val", "test")) == 2000
+
+
+def test_a_synthetic_range_too_narrow_to_hold_counts_out_is_refused_with_the_fix(cli, write_config, tmp_path):
+    code, out = cli("train", write_config({**raw(), "task": {"name": "next_token", "min_n": 2, "max_n": 4}}), "--runs-dir", tmp_path)
+    assert code == 2 and "Traceback" not in out
+    assert "must span at least 4 counts, e.g. max_n=5" in " ".join(out.split())
+
+
 def test_bidirectional_models_are_refused():
     from rnnlab.errors import UserError
 
@@ -193,3 +216,31 @@ def test_a_smaller_output_vocabulary_predicts_rare_words_as_unk(tmp_path):
     assert rare.any() and (batch.targets[:, :-1][rare[:, 1:]] == UNK_ID).all()  # ...are <unk> as targets
     assert int(batch.targets.max()) < 4
     assert model(batch.inputs, batch.lengths).shape[-1] == 4
+
+
+def test_imdb_language_model_never_trains_on_an_unlabelled_twin_of_a_held_out_review(tmp_path, monkeypatch):
+    """train/unsup/ repeats some validation and test reviews word for word (309 on the real
+    archive); with task.unlabelled the language model leaves those out, so not one of its training
+    chunks is a chunk of a review its classifier validates or tests on."""
+    from imdb_fixtures import review_text, separable_reviews, write_imdb_archive
+
+    from rnnlab.data.imdb import load_imdb
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    reviews = separable_reviews(per_class=40)
+    plain = write_imdb_archive(tmp_path / "plain.tar.gz", reviews=reviews)
+    split = load_imdb(plain, vocab_size=10_000, val_size=16, seed=3)
+    twins = []
+    for folder, held in (("train", split.val), ("test", split.test)):
+        label = ("neg", "pos")[int(held.labels[0])]
+        (text,) = [t for r, _, t in reviews[(folder, label)] if r == int(held.ids[0])]
+        twins.append((len(twins), review_text(folder, label, int(held.ids[0]), text)))
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", reviews=reviews, unsup=[*twins, (9, "the film was great")])
+    cfg = resolve_config({**raw(), "seed": 3, "task": {"name": "next_token", "corpus": "imdb", "data_path": str(archive), "seq_len": 8,
+                                                       "vocab_size": 10_000, "num_sequences": 10_000, "val_size": 16, "unlabelled": True}})  # fmt: skip
+    task, _ = build(cfg, torch.device("cpu"))
+    train = {tuple(s.tolist()) for s in task.splits["train"]}
+    held_out = {tuple(part.get(i).tolist()[:9]) for part in (split.val, split.test) for i in range(len(part))}
+    assert train.isdisjoint(held_out)
+    assert tuple(task.vocab.encode("the film was great".split())) in train  # the other unlabelled review is read
+

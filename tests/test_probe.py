@@ -51,7 +51,7 @@ def test_train_refuses_a_probe_config_and_points_to_probe_gradients(cli, tmp_pat
 def test_probed_models_take_their_shipped_gate_init_unless_told_otherwise():
     cfgs = probed_models(probe_config(None))
     got = {n: (c.init, c.forget_bias, c.hidden_size) for n, c in cfgs.items()}
-    assert got == {"rnn": ("default", 1.0, 20), "lstm": ("chrono", 1.0, 20), "gru": ("forget_bias", 3.0, 20)}
+    assert got == {"rnn": ("default", 1.0, 20), "lstm": ("chrono", 1.0, 20), "gru": ("chrono", 1.0, 20)}  # issue 27: GRU chrono too
     bilstm = probed_models(probe_config(None, ["probe.models=[bilstm]"]))["bilstm"]
     assert bilstm.bidirectional and bilstm.hidden_size == 20 and bilstm.init == "chrono"  # its own defaults stay
     cfgs = probed_models(probe_config(None, ["probe.init=default"]))
@@ -115,7 +115,7 @@ def test_probe_cli_writes_csv_plot_summary_and_table(cli, tmp_path):
     assert gru["ratio_first_last"] == pytest.approx(gru["norm_t0"] / gru["norm_last"])
     assert (run / "config.yaml").is_file()
     text = " ".join(out.split())
-    assert "t = 0" in text and "t = 4" in text and "t = 8" in text and "ratio" in text and "gate bias 3" in text
+    assert "t = 0" in text and "t = 4" in text and "t = 8" in text and "ratio" in text and "chrono" in text
 
 
 def test_the_chapter_result_vanilla_rnn_vanishes_orders_of_magnitude_more_than_lstm(tmp_path):

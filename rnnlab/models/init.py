@@ -39,7 +39,9 @@ def apply_gate_init(modules: list[nn.RNNBase], cell: str, scheme: str, forget_bi
                 b_ih[keep] = forget_bias
                 b_hh[keep] = 0.0
             elif scheme == "chrono":
-                # Tallec & Ollivier (2018): b_f ~ log U(1, T_max - 1), b_i = -b_f.
+                # Tallec & Ollivier (2018): b_f ~ log U(1, T_max - 1), b_i = -b_f. A GRU gets the
+                # same law on its update gate z (its input weight 1 - z is tied to it already), so
+                # LSTM and GRU configs can share one init rule (issue 27).
                 upper = max(float(t_max) - 1.0, 1.0 + 1e-6)
                 bias = torch.log(torch.empty(hidden).uniform_(1.0, upper))
                 b_ih[keep] = bias

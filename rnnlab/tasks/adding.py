@@ -59,6 +59,8 @@ class AddingTask(StreamingTask):
     cfg: AddingConfig
     primary_metric = "loss"  # the MSE, lower is better
     chance_label = "answering 1"
+    # The first marked value lies in the first half, which the backward direction reads last.
+    backward_shortcut = "its backward direction reads the first half last, so each marked value is at most T/2 steps from one direction's end, half the lag"
 
     def __init__(self, cfg: AddingConfig, **kw: Any):
         super().__init__(cfg, **kw)

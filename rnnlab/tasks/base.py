@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,7 +20,18 @@ from ..data.bucketing import BucketBatchSampler
 from ..data.text import Vocab
 from ..errors import UserError
 
-__all__ = ["Task", "StreamingTask", "TokenTask"]
+__all__ = ["Task", "StreamingTask", "TokenTask", "SPLITS", "split_seeds", "bidirectional_warning"]
+
+SPLITS = ("train", "val", "test")
+
+
+def split_seeds(seed: int, streams: tuple[str, ...] = SPLITS) -> dict[str, int]:
+    """One independent 64-bit seed per stream (train, val, test), all spawned from one numpy
+    SeedSequence of the run's seed. Seeds such as `seed`, `seed + 1` or `seed * 7919 + 1` made
+    seed 1's training stream equal seed 0's validation set; spawned children of different seeds
+    never meet, so every split of every seed is its own stream."""
+    children = np.random.SeedSequence(seed).spawn(len(streams))
+    return {name: int(child.generate_state(1, dtype=np.uint64)[0]) for name, child in zip(streams, children)}
 
 
 class Task:
@@ -29,6 +41,9 @@ class Task:
     chance: float | None = None  # accuracy of guessing, shown beside the results
     chance_label = "chance"  # what `chance` is, on plots and in the final table
     baseline: tuple[float, str] | None = None  # (loss, what reaches it): a loss to beat, e.g. a memoryless model's
+    # A memory task whose answer is taken at the last step: what a backward direction has read by
+    # then, which spares a bidirectional model the memory the task is meant to measure.
+    backward_shortcut: str | None = None
 
     def __init__(self, cfg: TaskConfig, *, seed: int = 0, batch_size: int = 32):
         self.cfg = cfg
@@ -88,6 +103,18 @@ class Task:
         return {"loss": stats["loss_sum"] / n, "accuracy": stats["correct"] / n}
 
 
+def bidirectional_warning(task: Task | type[Task], model_cfg: Any) -> str | None:
+    """The warning a bidirectional model gets on a task with a backward shortcut, else None;
+    `rnnlab train` prints it in the run's first lines and `rnnlab compare` beside the model."""
+    if task.backward_shortcut is None or not getattr(model_cfg, "bidirectional", False):
+        return None
+    return (
+        f"warning: {model_cfg.name} is bidirectional and the answer is taken at the last step: "
+        f"{task.backward_shortcut}, so its score here is no memory result. To measure memory, use a "
+        "one-directional model (lstm, gru, rnn); README: 'A bidirectional model reads the answer last'."
+    )
+
+
 class StreamingTask(Task):
     """A task that draws fresh training batches forever from a seeded generator, kept in
     checkpoints so that resuming is exact; validation and test sets come from streams of their
@@ -95,10 +122,11 @@ class StreamingTask(Task):
 
     def __init__(self, cfg: TaskConfig, **kw: Any):
         super().__init__(cfg, **kw)
-        self.generator = torch.Generator().manual_seed(self.seed)
+        self._split_seeds = split_seeds(self.seed)
+        self.generator = torch.Generator().manual_seed(self._split_seeds["train"])
 
     def eval_generator(self, split: str) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 7919 + ("val", "test").index(split) + 1)
+        return torch.Generator().manual_seed(self._split_seeds[split])
 
     @property
     def my_share(self) -> slice:

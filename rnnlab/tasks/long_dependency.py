@@ -54,6 +54,7 @@ class LongDependencyTask(StreamingTask):
     """Recall the first symbol after seq_len steps (the chapter's experiment)."""
 
     cfg: LongDependencyConfig
+    backward_shortcut = "its backward direction reads the symbol at t=0 as its last step, right before the answer is taken"
 
     def __init__(self, cfg: LongDependencyConfig, **kw: Any):
         super().__init__(cfg, **kw)

@@ -3,7 +3,8 @@
     rnnlab train configs/next_token_lstm.yaml
     rnnlab generate runs/<run> --prompt "a a a"
 
-Corpora: `synthetic` (sequences `a a ... a b b ... b EOS`, n a's then n b's), any UTF-8 text
+Corpora: `synthetic` (sequences `a a ... a b b ... b EOS`, n a's then n b's; validation and test
+hold counts n that training never sees, see `held_out_counts`), any UTF-8 text
 file (`task.text_file`), or the IMDb review texts (`imdb`, labels ignored). Word or character
 level. Batch-first inputs, targets are the inputs shifted by one, padding goes at the end and
 is ignored by the loss; a one-directional network needs no PackedSequence for that.
@@ -27,9 +28,9 @@ from ..data.bucketing import pad_batch
 from ..data.text import PAD, UNK_ID, Vocab, tokenize
 from ..errors import UserError
 from ..registry import TASKS
-from .base import TokenTask
+from .base import TokenTask, split_seeds
 
-__all__ = ["NextTokenConfig", "NextTokenTask", "synthetic_sequences", "determined_mask", "EOS"]
+__all__ = ["NextTokenConfig", "NextTokenTask", "synthetic_sequences", "held_out_counts", "determined_mask", "EOS"]
 
 EOS = "EOS"
 _NO_SPACE_BEFORE = frozenset(".,!?;:)'")
@@ -63,6 +64,11 @@ class NextTokenConfig(TaskConfig):
     def _check(self) -> "NextTokenConfig":
         if self.min_n > self.max_n:
             raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
+        if self.corpus == "synthetic" and self.max_n - self.min_n < 3:
+            raise ValueError(
+                f"min_n..max_n ({self.min_n}..{self.max_n}) must span at least 4 counts, e.g. max_n={self.min_n + 3}: "
+                "training keeps min_n and max_n, validation and test each hold a count of their own"
+            )
         if self.corpus == "imdb" and self.level == "char":
             raise ValueError("corpus imdb is read from the word-level cache the classifier uses; use level: word")
         if self.corpus == "text_file" and not self.text_file:
@@ -70,14 +76,31 @@ class NextTokenConfig(TaskConfig):
         return self
 
 
-def synthetic_sequences(count: int, min_n: int, max_n: int, seed: int) -> list[list[str]]:
-    """`a`*n + `b`*n + [EOS], n uniform in [min_n, max_n] (the note's toy corpus)."""
+def synthetic_sequences(count: int, counts: list[int], seed: int) -> list[list[str]]:
+    """`a`*n + `b`*n + [EOS], n uniform over `counts` (the note's toy corpus)."""
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        n = rng.randint(min_n, max_n)
+        n = rng.choice(counts)
         out.append(["a"] * n + ["b"] * n + [EOS])
     return out
+
+
+def held_out_counts(min_n: int, max_n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[int]]:
+    """Which counts n each split's sequences have. The corpus has only max_n - min_n + 1 distinct
+    sequences, so splitting sequences at random puts every test sequence in training too and
+    measures memorising; here validation and test get counts of their own, drawn from inside
+    min_n..max_n (training keeps both ends), and measure counting to an n never trained on."""
+    inner = list(range(min_n + 1, max_n))
+    random.Random(seed).shuffle(inner)
+    total = max_n - min_n + 1
+    n_test = max(1, math.ceil(total * test_fraction))
+    n_val = max(1, math.ceil(total * val_fraction))
+    n_test = min(n_test, len(inner) - 1)  # leave at least one count for validation
+    n_val = min(n_val, len(inner) - n_test)
+    test, val = inner[:n_test], inner[n_test : n_test + n_val]
+    train = [min_n, max_n, *inner[n_test + n_val :]]
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
 
 
 def determined_mask(inputs: torch.Tensor, targets: torch.Tensor, b_id: int, eos_id: int) -> torch.Tensor:
@@ -106,10 +129,17 @@ class NextTokenTask(TokenTask, GeneratesText):
             return list(text.replace("\r\n", "\n"))
         return tokenize(text)
 
+    def _synthetic_splits(self) -> dict[str, list[list[str]]]:
+        """Each split from a stream of its own, with counts n of its own (held_out_counts)."""
+        c = self.cfg
+        seeds = split_seeds(self.seed, ("counts", "train", "val", "test"))
+        counts = held_out_counts(c.min_n, c.max_n, c.val_fraction, c.test_fraction, seeds["counts"])
+        sizes = {"val": max(1, int(c.num_sequences * c.val_fraction)), "test": max(1, int(c.num_sequences * c.test_fraction))}
+        sizes["train"] = c.num_sequences - sizes["val"] - sizes["test"]
+        return {name: synthetic_sequences(sizes[name], counts[name], seeds[name]) for name in ("test", "val", "train")}
+
     def _token_sequences(self) -> list[list[str]]:
         c = self.cfg
-        if c.corpus == "synthetic":
-            return synthetic_sequences(c.num_sequences, c.min_n, c.max_n, self.seed)
         path = Path(c.text_file or "")
         if not path.is_file():
             raise UserError(f"task.text_file = {c.text_file!r}: no such file")
@@ -131,7 +161,9 @@ class NextTokenTask(TokenTask, GeneratesText):
         return [tokens[i : i + size] for i in range(0, len(tokens), self.cfg.seq_len) if len(tokens[i : i + size]) >= 2]
 
     def _split_by_sequence(self) -> dict[str, list[list[str]]]:
-        """Synthetic sequences and the chunks of one text file: shuffled, then cut into splits."""
+        """Synthetic sequences by count n; the chunks of one text file shuffled, then cut into splits."""
+        if self.cfg.corpus == "synthetic":
+            return self._synthetic_splits()
         sequences = self._token_sequences()
         if len(sequences) < 10:
             raise UserError(f"corpus {self.cfg.corpus!r} gives only {len(sequences)} sequences; at least 10 are needed")
@@ -166,7 +198,7 @@ class NextTokenTask(TokenTask, GeneratesText):
                 out.extend(self._chunks(self._reading_order(split.get(i))))
             return out
 
-        train = [data.train] + ([load_unlabelled(c.data_path, data.vocab)] if c.unlabelled else [])
+        train = [data.train] + ([load_unlabelled(c.data_path, data.vocab, held_out=data)] if c.unlabelled else [])
         parts = {
             "train": [piece for split in train for piece in chunks(split, c.num_sequences)],
             "val": chunks(data.val, max(1, int(c.num_sequences * c.val_fraction))),
