@@ -5,18 +5,34 @@
 
 A registered thing carries its own pydantic config class, so `rnnlab list` and the config
 validator know its parameters and defaults without any second source of truth.
+
+A user's own models and tasks register the same way, from a plugin (rnnlab/plugins.py):
+
+    from rnnlab.registry import register_model
+    @register_model("mycell", config=MyCellConfig)
+    def build_mycell(cfg, spec): ...
+
+Each entry remembers where it came from (`origin`: built-in, the plugin's file, or the entry
+point), which `rnnlab list` shows.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .errors import UserError
 
-__all__ = ["Registry", "Entry", "TASKS", "MODELS", "suggest"]
+__all__ = ["Registry", "Entry", "TASKS", "MODELS", "suggest", "register_model", "register_task", "registering_from", "BUILT_IN"]
+
+BUILT_IN = "built-in"
+# Set by rnnlab/plugins.py while it imports an installed plugin, so that its entries say which.
+_origin: str | None = None
 
 
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -31,6 +47,34 @@ class Entry:
     builder: Callable[..., Any]
     config: type
     help: str
+    origin: str = BUILT_IN  # built-in, "plugin <file>" or "entry point <name> (<distribution>)"
+
+
+@contextmanager
+def registering_from(origin: str) -> Iterator[None]:
+    """Entries registered inside the block record `origin` (an entry point, named by plugins.py)."""
+    global _origin
+    previous, _origin = _origin, origin
+    try:
+        yield
+    finally:
+        _origin = previous
+
+
+def _origin_of(builder: Callable) -> str:
+    if _origin is not None:
+        return _origin
+    if (builder.__module__ or "").split(".")[0] == "rnnlab":
+        return BUILT_IN
+    try:
+        file = inspect.getsourcefile(builder) or "?"
+    except TypeError:
+        file = "?"
+    try:
+        file = os.path.relpath(file)
+    except ValueError:  # another drive (Windows)
+        pass
+    return f"plugin {file}"
 
 
 class Registry:
@@ -40,16 +84,29 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     def _load(self) -> None:
-        # Lazily, so that `rnnlab --help` does not pay for importing torch.
+        # Lazily, so that `rnnlab --help` does not pay for importing torch. Then the installed
+        # plugins (entry points, $RNNLAB_USER_DIR), once per process.
+        self._load_builtins()
+        from . import plugins
+
+        plugins.load_configured()
+
+    def _load_builtins(self) -> None:
         if self._package is not None:
             importlib.import_module(self._package)
 
     def register(self, name: str, *, config: type, help: str = "") -> Callable:
         def decorate(builder: Callable) -> Callable:
+            origin = _origin_of(builder)
+            if origin != BUILT_IN:
+                self._load_builtins()  # so that a plugin cannot take a built-in name first
             if name in self._entries:
-                raise ValueError(f"{self.kind} '{name}' is registered twice")
+                raise UserError(
+                    f"{self.kind} '{name}' is registered twice: {self._entries[name].origin} has it already; "
+                    f"give the other one ({origin}) a name of its own"
+                )
             doc = help or ((builder.__doc__ or "").strip().splitlines() or [""])[0]
-            self._entries[name] = Entry(name, builder, config, doc)
+            self._entries[name] = Entry(name, builder, config, doc, origin)
             return builder
 
         return decorate
@@ -58,7 +115,7 @@ class Registry:
         self._load()
         return (
             f"unknown {self.kind} '{name}'{suggest(str(name), self.names())}; "
-            f"available: {', '.join(self.names())}"
+            f"available: {', '.join(self.names())} (a plugin's {self.kind}? load it with --user-dir DIR)"
         )
 
     def get(self, name: str) -> Entry:
@@ -86,3 +143,6 @@ class Registry:
 
 TASKS = Registry("task", "rnnlab.tasks")
 MODELS = Registry("model", "rnnlab.models")
+
+register_model = MODELS.register
+register_task = TASKS.register

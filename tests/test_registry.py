@@ -23,5 +23,10 @@ def test_unknown_name_suggests_the_closest():
 def test_duplicate_registration_is_refused():
     reg = Registry("thing")
     reg.register("a", config=ModelConfig)(lambda cfg: None)
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(UserError, match="registered twice"):
         reg.register("a", config=ModelConfig)(lambda cfg: None)
+
+
+def test_each_entry_says_where_it_came_from():
+    assert {e.origin for e in MODELS} >= {"built-in"}
+    assert MODELS.get("lstm").origin == TASKS.get("imdb").origin == "built-in"

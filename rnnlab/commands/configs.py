@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ..config import config_to_dict, find_config, load_config, load_probe_config, read_yaml, shipped_configs
+from ..config import config_to_dict, load_any_config, shipped_configs
 from ..registry import MODELS, TASKS
 
 __all__ = ["show_config", "list_registered"]
@@ -21,9 +22,7 @@ __all__ = ["show_config", "list_registered"]
 def show_config(config: Path, overrides: list[str]) -> str:
     """The resolved config (file + overrides + defaults) as YAML, after validation; a probe
     config (with a probe: section) is validated as one."""
-    raw = read_yaml(find_config(config))
-    cfg = load_probe_config(config, overrides) if "probe" in raw and "task" not in raw else load_config(config, overrides)
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    text = yaml.safe_dump(config_to_dict(load_any_config(config, overrides)), sort_keys=False)
     print(text, end="")
     return text
 
@@ -35,13 +34,14 @@ def list_registered(console: Console) -> None:
         table.add_column("name", style="bold cyan")
         table.add_column("what it is")
         table.add_column("parameters (default)")
+        table.add_column("from")  # built-in, a plugin's file (--user-dir), or an entry point
         for entry in registry:
             fields = [
                 f"{k} = {_show_default(f.default)}" + (f"  [dim]{f.description}[/]" if f.description else "")
                 for k, f in entry.config.model_fields.items()
                 if k != "name"
             ]
-            table.add_row(entry.name, entry.help, "\n".join(fields))
+            table.add_row(entry.name, entry.help, "\n".join(fields), escape(entry.origin))
         console.print(table)
     console.print("Set any parameter in a config's task:/model: section, or as task.KEY=VALUE / model.KEY=VALUE.")
     shipped = shipped_configs()

@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..runtime import inference_autocast, resolve_device
 from ..rundir import resolve_run
 
-__all__ = ["predict", "predict_texts", "read_lines", "MAX_PREDICT_TOKENS"]
+__all__ = ["predict", "predict_texts", "predict_onnx", "read_lines", "MAX_PREDICT_TOKENS"]
 
 # Reviews in IMDb are at most ~2,700 tokens; a longer text is read up to here.
 MAX_PREDICT_TOKENS = 5_000
@@ -158,6 +158,38 @@ def predict(
             console.print(line, soft_wrap=True)
         return results
     _print_labels(console, f"predictions of {run_dir.name}", results)
+    return results
+
+
+def predict_onnx(path: Path, texts: list[str], *, file: str | None, as_json: bool, console: Console) -> list[dict[str, Any]]:
+    """`--onnx PATH`: the exported model (rnnlab export) on onnxruntime, with its JSON alone; one
+    padded batch of all the texts."""
+    import numpy as np
+
+    from ..export import encode, load_metadata, onnx_logits, onnx_session
+
+    all_texts = list(texts) + (read_lines(file) if file is not None else [])
+    if not all_texts:
+        raise UserError(f'no text given: rnnlab predict --onnx {path} "great movie", or --file F with one text per line')
+    for i, text in enumerate(all_texts, start=1):
+        if not text.strip():
+            raise UserError(f"text {i} is empty; give some words to classify, e.g. rnnlab predict \"great movie\"")
+    meta = load_metadata(path)
+    tokens, lengths = encode(meta, all_texts, max_tokens=MAX_PREDICT_TOKENS)
+    logits = onnx_logits(onnx_session(path), tokens, lengths).astype(np.float64)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    labels = meta["labels"]
+    results = [
+        {"text": text, "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 4),
+         "probabilities": {name: round(float(q), 4) for name, q in zip(labels, p)},
+         "known_tokens": int((row[:n] > meta["unk_id"]).sum()), "tokens": int(n)}
+        for text, p, row, n in zip(all_texts, probs, tokens, lengths)
+    ]  # fmt: skip
+    if as_json:
+        print(json.dumps({"onnx": str(path), "predictions": results}, indent=2))
+    else:
+        _print_labels(console, f"predictions of {path} (onnxruntime)", results)
     return results
 
 
