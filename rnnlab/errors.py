@@ -20,10 +20,16 @@ class UserError(Exception):
 
 
 class ConfigError(UserError):
-    """Every problem found in a config at once, one line per problem."""
+    """Every problem found in a config at once, one line per problem; the message lists the
+    first `SHOWN` and counts the rest (`problems` keeps them all)."""
+
+    SHOWN = 20
 
     def __init__(self, problems: list[str], source: str | None = None):
         self.problems = problems
         head = f"invalid config{f' {source}' if source else ''}"
         noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{head} ({len(problems)} {noun}):\n" + "\n".join(f"  - {p}" for p in problems))
+        more = len(problems) - self.SHOWN
+        lines = [f"  - {p}" for p in problems[: self.SHOWN]] + ([f"  ... and {more:,} more"] if more > 0 else [])
+        listed = f", the first {self.SHOWN} listed" if more > 0 else ""
+        super().__init__(f"{head} ({len(problems):,} {noun}{listed}):\n" + "\n".join(lines))

@@ -388,6 +388,29 @@ def test_empty_and_missing_runs_dir(tmp_path: Path) -> None:
         runs(tmp_path / "file", console=console)
 
 
+@pytest.mark.parametrize(
+    "seconds, shown",
+    [(0.25, "0.2s"), (90, "1.5m"), (7200, "2.0h"), (5 * 86400, "5.0d"), (3 * 365.25 * 86400, "3.0y"), (1e300, "> 1000y"),
+     (10**400, "> 1000y"), (float("inf"), "> 1000y"), (float("nan"), "?"), (-1.0, "?"), ("12", "?"), (True, "?"), (None, "?")],
+    ids=lambda v: repr(v)[:12],
+)  # fmt: skip
+def test_a_duration_is_a_few_characters_whatever_summary_json_holds(seconds: Any, shown: str) -> None:
+    """Issue 27, item 25: `wall_time_s: 1e300` once printed 300 digits and squeezed every other column away."""
+    assert runs_mod._duration(seconds) == shown
+
+
+def test_absurd_counts_and_accuracies_stay_short_in_the_table(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    _make_run(root, "20260101-000000-huge", params=10**400, wall=1e300, test=1e300, accs=(0.5, 2e300))
+    _make_run(root, "20260102-000000-fine", params=1234, wall=90.0, test=0.5, accs=(0.5,))
+    console, buf = _console(120)
+    runs(root, console=console)
+    lines = buf.getvalue().splitlines()
+    huge, fine = (next(line for line in lines if line.startswith(f"2026010{i}-000000-")) for i in (1, 2))
+    assert " ".join(huge.split()[1:]) == "long_dependency lstm > 999B completed 100 ? ? > 1000y"
+    assert " ".join(fine.split()[1:]) == "long_dependency lstm 1,234 completed 50 50.0% 50.0% 1.5m"
+
+
 # --- rnnlab plot ----------------------------------------------------------------------------------
 
 
