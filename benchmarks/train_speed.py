@@ -1,34 +1,43 @@
-"""Training speed on a CPU: rnnlab's training step against PyTorch's fused kernel, before and
-after the speed work of issue 15, in fp32 and bf16, side by side, alternating.
+"""Training speed on a CPU: rnnlab's training step against PyTorch's fused kernel and against the
+step before the speed work of issue 15, each factor measured on its own, side by side, in random
+order, on the same reviews.
 
     python benchmarks/train_speed.py --data ../shared/data/aclImdb_v1.tar.gz
+    python benchmarks/train_speed.py --data DIR --quick task.val_size=10 task.vocab_size=200   # smoke check
 
 Part 1, the IMDb flagship's network (configs/imdb_bilstm.yaml: embedding 128, bi-LSTM 128,
-max pooling, dropout 0.3) on length-bucketed training batches, tokens per second:
+max pooling, dropout 0.3) on length-bucketed training batches, tokens per second. Every path
+trains on the same reviews in each round (`--reviews` drawn afresh per round, bucketed by
+rnnlab's sampler into batches of the path's size):
 
-  (a) fused:     a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
-                 batch, no lengths, fp32: the kernel's speed with nothing exact around it;
-  (b) before:    rnnlab's training step as it was before issue 15: the exact path of that time
-                 (batch first, the backward direction reversed with gather, nn.Dropout, amax
-                 pooling), Adam's plain loop, glibc's malloc as it comes, fp32, on the
-                 flagship's batches of that time (64 reviews; `--before-batch-size`), as many
-                 reviews;
-  (b') the same path with the memory kept (rnnlab/malloc.py), to show that share on its own;
-  (c) now fp32:  rnnlab's model and engine step as they are, fp32;
-  (d) now bf16:  the same under CPU bf16 autocast (train.precision=bf16).
+  (a) fused:       a plain nn.LSTM(bidirectional=True) + embedding + max pooling over the padded
+                   batch, no lengths, fp32, batch B: the kernel's speed with nothing exact around it;
+  (b) before:      rnnlab's training step as it was before issue 15 (batch first, the backward
+                   direction reversed with gather, nn.Dropout, amax pooling), Adam's plain loop,
+                   glibc's malloc as it comes, fp32, batch B;
+  (b') before, memory kept: the same with rnnlab/malloc.py's setting;
+  (c) now, fp32:   rnnlab's model and engine step as they are, fp32, batch B;
+  (d) now, bf16:   the same under CPU bf16 autocast (where the CPU has native bf16);
+  (e) now, fp32, batch `--small-batch` (64, the flagship's batch before issue 15).
 
-How freed memory is handled is a setting of the whole process, so (b) runs in a process of its
-own with glibc's defaults and the other paths in one that keeps freed memory, as the rnnlab
-command does. The two processes take turns, `--rounds` times (each path `--batches` batches of
-the config's size per round), and the medians are reported, so a neighbour's load hits every
-path alike. The fraction of the matrix-multiply peak counts the LSTM's arithmetic only (forward
-and backward: about 6 x 4H(E+H) x 2 FLOPs per token per direction).
+B is the config's batch (256). The headline `speedup=` is (c) over (b): the same precision, batch
+and reviews. The factors are reported separately: memory (b') / (b), precision (d) / (c), batch
+(c) / (e). How freed memory is handled is a setting of the whole process, so (b) runs in a process
+of its own and the other paths in one that keeps freed memory, as the rnnlab command does. Both
+processes warm every path up first; then `--rounds` rounds (at least 5 for figures), each
+visiting the two processes, and the paths inside them, in random order; medians are reported. The
+fraction of the matrix-multiply peak counts the LSTM's arithmetic only (forward and backward:
+about 6 x 4H(E+H) x 2 FLOPs per token per direction).
 
-Part 2, a small long-dependency model (hidden 32, seq_len 100, batch 32): steps per second of
-the LSTM and the GRU through the engine's step, fp32 and bf16, and of the GRU as the reference
-cell (models/cells.py) would run it.
+Part 2, the GRU against the LSTM, engine steps per second: a long-dependency model (hidden 32,
+seq_len 100, batch 32) and the IMDb flagship's size (the flagship with model.name=bigru, on the
+same IMDb batches as the bi-LSTM), fp32 and bf16, the GRU also as PyTorch's own nn.GRU (rnnlab's
+GRU before issue 28) and as the reference cell (models/cells.py). Paths in random order per
+round, after warm-up. Issue 28 asks `gru_over_lstm_hidden32` and `gru_over_lstm_imdb` (GRU steps/s
+over LSTM steps/s, fp32) >= 1.
 
-The last line is `speedup=<(d) over (b)>`.
+Threads: rnnlab's own choice (runtime.threads auto), the same for every path; the table says it.
+The last line is `speedup=<(c) over (b)>`.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -48,15 +58,17 @@ from torch import nn
 
 from rnnlab.config import derive_config, load_config
 from rnnlab.contract import Batch
+from rnnlab.data.bucketing import BucketBatchSampler
 from rnnlab.engine import Run
 from rnnlab.malloc import keep_freed_memory
 from rnnlab.models.recurrent import RecurrentNet
+from rnnlab.runtime import cpu_has_native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
-BEFORE, BEFORE_KEPT, FUSED, NOW_FP32, NOW_BF16 = (
-    "(b) before, fp32", "(b') before, memory kept", "(a) fused nn.LSTM, fp32", "(c) now, fp32", "(d) now, bf16",
+FUSED, BEFORE, BEFORE_KEPT, NOW_FP32, NOW_BF16, NOW_SMALL = (
+    "(a) fused nn.LSTM", "(b) before", "(b') before, memory kept", "(c) now", "(d) now, bf16", "(e) now, small batch",
 )  # fmt: skip
-ORDER = (FUSED, BEFORE, BEFORE_KEPT, NOW_FP32, NOW_BF16)
+ORDER = (FUSED, BEFORE, BEFORE_KEPT, NOW_FP32, NOW_BF16, NOW_SMALL)
 
 
 def _old_reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -136,21 +148,29 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def _draw(run: Run, reviews: int) -> tuple[list[Batch], list[Batch]]:
-    """Two warm-up batches, then batches until they hold `reviews` reviews: the same for every
-    process, since the sampler is seeded by the config's seed."""
-    it = iter(run.task.train_batches(0))
-    warm = [next(it) for _ in range(2)]
-    out: list[Batch] = []
-    while sum(len(b) for b in out) < reviews:
-        out.append(next(it))
-    return warm, out
+def _picked(run: Run, reviews: int, round_: int) -> torch.Tensor:
+    """The reviews of round `round_` (-1: the warm-up's), the same in every process."""
+    n = len(run.task.data.train.lengths)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(1000 + round_))[: min(reviews, n)]
 
 
-def _imdb_runs(args: argparse.Namespace, side: str, runs_dir: Path) -> dict[str, tuple[Run, list[Batch], list[Batch]]]:
-    """The paths this process times: name -> (run, warm-up batches, timed batches)."""
-    base = derive_config(load_config(args.config), {"task.data_path": args.data, "device": "cpu"})
-    reviews = args.batches * base.train.batch_size
+def _bucketed(run: Run, picked: torch.Tensor, round_: int) -> list[Batch]:
+    """`picked` in length-bucketed batches of this run's batch size (rnnlab's sampler)."""
+    sampler = BucketBatchSampler(run.task.data.train.lengths[picked], run.t.batch_size, shuffle=True, seed=round_ + 1)
+    return [run.task.train_batch(picked[torch.as_tensor(p)].tolist()) for p in sampler]
+
+
+def _base(args: argparse.Namespace):
+    changes = {"task.data_path": args.data, "device": "cpu"}
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        changes[key] = int(value) if value.lstrip("-").isdigit() else value
+    return derive_config(load_config(args.config), changes)
+
+
+def _imdb_runs(args: argparse.Namespace, side: str, runs_dir: Path) -> dict[str, Run]:
+    """The paths this process times: name -> run (model, optimizer and step)."""
+    base = _base(args)
 
     def make(changes: dict) -> Run:
         run = Run(derive_config(base, changes), callbacks=[])
@@ -163,84 +183,116 @@ def _imdb_runs(args: argparse.Namespace, side: str, runs_dir: Path) -> dict[str,
         _swap_model(run, net)
         return run
 
-    before_cfg = {"train.precision": "fp32", "train.batch_size": args.before_batch_size}
+    fp32 = {"train.precision": "fp32"}
     if side == "before":
-        run = before(make(before_cfg))
-        return {BEFORE: (run, *_draw(run, reviews))}
+        return {BEFORE: before(make(fp32))}
     paths = {}
-    run = make({"train.precision": "fp32"})
+    run = make(fp32)
     m, spec = base.model, run.task.model_spec()
     torch.manual_seed(0)
     fused = FusedNet(spec.vocab_size, m.embedding_dim, m.hidden_size, m.dropout)
     _swap_model(run, fused, torch.optim.Adam(fused.parameters(), lr=run.t.lr, fused=True))
     paths[FUSED] = run
-    paths[BEFORE_KEPT] = before(make(before_cfg))
-    paths[NOW_FP32] = make({"train.precision": "fp32"})
-    paths[NOW_BF16] = make({"train.precision": "bf16"})
-    return {name: (r, *_draw(r, reviews)) for name, r in paths.items()}
+    paths[BEFORE_KEPT] = before(make(fp32))
+    paths[NOW_FP32] = make(fp32)
+    if cpu_has_native_bf16():
+        paths[NOW_BF16] = make({"train.precision": "bf16"})
+    paths[NOW_SMALL] = make({**fp32, "train.batch_size": args.small_batch})
+    return paths
 
 
-def long_dependency_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, float]:
+def _gru_runs(args: argparse.Namespace, runs_dir: Path, imdb_base) -> dict[str, Run]:
+    """Part 2's paths: LSTM and GRU at hidden 32 and at the IMDb flagship's size."""
     from rnnlab.models.cells import ReferenceRecurrent
 
-    rates: dict[str, list[float]] = {}
+    precisions = ("fp32", "bf16") if cpu_has_native_bf16() else ("fp32",)
     runs: dict[str, Run] = {}
-    for cell in ("lstm", "gru"):
-        for precision in ("fp32", "bf16"):
-            cfg = derive_config(load_config(ROOT / f"configs/long_dependency_{cell}.yaml"),
-                                {"task.seq_len": 100, "model.hidden_size": 32, "train.batch_size": 32,
-                                 "train.precision": precision, "device": "cpu"})
-            run = Run(cfg, callbacks=[])
-            run.setup(runs_dir, None)
-            runs[f"{cell} {precision}"] = run
-    run = Run(derive_config(runs["gru fp32"].cfg, {}), callbacks=[])
-    run.setup(runs_dir, None)
-    layer = run.model.layers[0][0]
-    cell = ReferenceRecurrent("gru", layer.input_size, layer.hidden_size, batch_first=layer.batch_first)
-    cell.load_state_dict(layer.state_dict())
-    run.model.layers[0][0] = cell
-    _swap_model(run, run.model, run.optimizer)
-    runs["gru fp32, reference cell"] = run
-    batches = {name: [b for b, _ in zip(r.task.train_batches(0), range(args.small_steps))] for name, r in runs.items()}
+
+    def make(cfg) -> Run:
+        run = Run(cfg, callbacks=[])
+        run.setup(runs_dir, None)
+        return run
+
+    def swap_layers(run: Run, kind: str) -> Run:
+        for directions in run.model.layers:
+            for d, layer in enumerate(directions):
+                new = (nn.GRU(layer.input_size, layer.hidden_size) if kind == "nn.GRU"
+                       else ReferenceRecurrent("gru", layer.input_size, layer.hidden_size, batch_first=False))  # fmt: skip
+                new.load_state_dict(layer.state_dict())
+                directions[d] = new
+        _swap_model(run, run.model, torch.optim.Adam(run.model.parameters(), lr=run.t.lr, fused=True))
+        return run
+
+    for size in ("hidden 32", "IMDb size"):
+        for cell in ("lstm", "gru"):
+            for precision in precisions:
+                if size == "hidden 32":
+                    cfg = derive_config(load_config(ROOT / f"configs/long_dependency_{cell}.yaml"),
+                                        {"task.seq_len": 100, "model.hidden_size": 32, "train.batch_size": 32,
+                                         "train.precision": precision, "device": "cpu"})  # fmt: skip
+                else:
+                    cfg = derive_config(imdb_base, {"model.name": f"bi{cell}", "train.precision": precision})
+                runs[f"{size}: {cell} {precision}"] = make(cfg)
+        runs[f"{size}: gru fp32, nn.GRU (before issue 28)"] = swap_layers(make(runs[f"{size}: gru fp32"].cfg), "nn.GRU")
+        if size == "hidden 32":
+            runs[f"{size}: gru fp32, reference cell"] = swap_layers(make(runs[f"{size}: gru fp32"].cfg), "reference")
+    return runs
+
+
+def gru_part(args: argparse.Namespace, runs_dir: Path) -> dict[str, float]:
+    """Engine steps per second of each part-2 path: medians of alternating rounds in random order."""
+    imdb_base = _base(args)
+    runs = _gru_runs(args, runs_dir, imdb_base)
+    batches: dict[str, list[Batch]] = {}
     for name, r in runs.items():
-        _timed(r, batches[name][:3])
+        if name.startswith("hidden 32"):
+            batches[name] = [b for b, _ in zip(r.task.train_batches(0), range(args.small_steps))]
+        else:  # the same IMDb reviews for every path
+            batches[name] = _bucketed(r, _picked(r, args.imdb_steps * r.t.batch_size, 0), 0)[: args.imdb_steps]
+    for name, r in runs.items():
+        _timed(r, batches[name][:2])
+    rates: dict[str, list[float]] = {}
+    order = random.Random(args.seed + 1)
     for _ in range(args.rounds):
-        for name, r in runs.items():
-            rates.setdefault(name, []).append(len(batches[name]) / _timed(r, batches[name]))
+        for name in order.sample(list(runs), len(runs)):
+            rates.setdefault(name, []).append(len(batches[name]) / _timed(runs[name], batches[name]))
     for r in runs.values():
         r.close()
-    return {name: statistics.median(v) for name, v in rates.items()}
+    return {name: statistics.median(rates[name]) for name in runs}
 
 
 def worker(args: argparse.Namespace) -> None:
-    """One side: set up, say so, then time its paths once per line read from stdin."""
+    """One side: set up and warm up, say so, then time its paths once per `round R` line read."""
     if args.side == "now":
         assert keep_freed_memory() or not sys.platform.startswith("linux"), "glibc's mallopt did not take"
     with tempfile.TemporaryDirectory() as d:
         paths = _imdb_runs(args, args.side, Path(d))
-        for run, warm, _ in paths.values():
-            _timed(run, warm)
-        info = {}
+        some = next(iter(paths.values()))
+        for run in paths.values():
+            _timed(run, _bucketed(run, _picked(run, 2 * run.t.batch_size, -1), -1)[:2])
+        info: dict = {"threads": torch.get_num_threads()}
         if args.side == "now":
-            _, _, batches = paths[NOW_FP32]
-            info = {
+            batches = _bucketed(paths[NOW_FP32], _picked(some, args.reviews, 0), 0)
+            info.update({
                 "peaks": {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)},
                 "mean_t": statistics.mean(b.inputs.size(1) for b in batches),
                 "padding": 1 - sum(int(b.lengths.sum()) for b in batches) / sum(b.inputs.numel() for b in batches),
-                "n": len(batches), "threads": torch.get_num_threads(),
-            }  # fmt: skip
-        else:
-            info = {"n_before": len(paths[BEFORE][2])}
+                "n": len(batches), "batch": {name: run.t.batch_size for name, run in paths.items()},
+                "precision": {name: run.precision for name, run in paths.items()},
+            })  # fmt: skip
         print(json.dumps(info), flush=True)
         for line in sys.stdin:
-            if line.strip() == "small":
-                print(json.dumps(long_dependency_part(args, Path(d))), flush=True)
+            if line.strip() == "gru":
+                print(json.dumps(gru_part(args, Path(d))), flush=True)
                 continue
+            round_ = int(line.split()[1])
+            picked = _picked(some, args.reviews, round_)
+            work = {name: _bucketed(run, picked, round_) for name, run in paths.items()}  # outside the timing
             rates = {}
-            for name, (run, _, batches) in paths.items():
-                rates[name] = sum(int(b.lengths.sum()) for b in batches) / _timed(run, batches)
+            for name in random.Random(args.seed * 1000 + round_).sample(list(paths), len(paths)):
+                rates[name] = sum(int(b.lengths.sum()) for b in work[name]) / _timed(paths[name], work[name])
             print(json.dumps(rates), flush=True)
-        for run, _, _ in paths.values():
+        for run in paths.values():
             run.close()
 
 
@@ -248,12 +300,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an extracted aclImdb/")
     parser.add_argument("--config", default=str(ROOT / "configs/imdb_bilstm.yaml"), help="whose network to time")
-    parser.add_argument("--batches", type=int, default=8, help="IMDb batches (of the config's size) per path and round")
-    parser.add_argument("--before-batch-size", type=int, default=64, help="path (b)'s batch size: the flagship's before issue 15")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
-    parser.add_argument("--small-steps", type=int, default=100, help="long-dependency steps per path and round")
+    parser.add_argument("--reviews", type=int, default=2048, help="IMDb reviews per path and round (the same for every path)")
+    parser.add_argument("--small-batch", type=int, default=64, help="path (e)'s batch: the flagship's before issue 15")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds in random order; medians are reported")
+    parser.add_argument("--small-steps", type=int, default=100, help="part 2: hidden-32 steps per path and round")
+    parser.add_argument("--imdb-steps", type=int, default=4, help="part 2: IMDb-sized steps per path and round")
+    parser.add_argument("--seed", type=int, default=0, help="of the random visiting order")
+    parser.add_argument("--quick", action="store_true", help="smoke check: 2 rounds, 64 reviews, batches of 16 and 8, few steps")
     parser.add_argument("--side", choices=("before", "now"), help=argparse.SUPPRESS)  # a worker process
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. task.val_size=10 (for a small archive)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.reviews, args.small_batch, args.small_steps, args.imdb_steps = 2, 64, 8, 5, 2
+        if not any(o.startswith("train.batch_size=") for o in args.overrides):
+            args.overrides.append("train.batch_size=16")
     if args.side:
         return worker(args)
 
@@ -265,7 +325,7 @@ def main() -> None:
         for side in ("before", "now")
     }
 
-    def ask(side: str, what: str = "round") -> dict:
+    def ask(side: str, what: str | None = None) -> dict:
         proc = sides[side]
         if what:
             proc.stdin.write(what + "\n")
@@ -275,39 +335,50 @@ def main() -> None:
             sys.exit(f"the {side} process ended early (exit {proc.wait()})")
         return json.loads(line)
 
-    before_info, now_info = ask("before", ""), ask("now", "")
-    seconds: dict[str, list[float]] = {}
+    before_info, now_info = ask("before"), ask("now")
+    seen: dict[str, list[float]] = {}
+    order = random.Random(args.seed)
     for r in range(args.rounds):
-        rates = {**ask("before"), **ask("now")}
+        rates: dict[str, float] = {}
+        for side in order.sample(list(sides), 2):
+            rates.update(ask(side, f"round {r}"))
         for name, rate in rates.items():
-            seconds.setdefault(name, []).append(rate)
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(' ')[0]} {rates[n]:,.0f}" for n in ORDER) + " tokens/s", flush=True)
-    small = ask("now", "small")
+            seen.setdefault(name, []).append(rate)
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(' ')[0]} {rates[n]:,.0f}" for n in ORDER if n in rates)
+              + " tokens/s", flush=True)  # fmt: skip
+    gru = ask("now", "gru")
     for proc in sides.values():
         proc.stdin.close()
         proc.wait()
 
-    rates = {name: statistics.median(seconds[name]) for name in ORDER}
-    cfg = load_config(args.config)
-    hidden, emb, bs = cfg.model.hidden_size, cfg.model.embedding_dim, cfg.train.batch_size
+    rates = {name: statistics.median(seen[name]) for name in ORDER if name in seen}
+    cfg = _base(args)
+    hidden, emb = cfg.model.hidden_size, cfg.model.embedding_dim
     peaks = now_info["peaks"]
     flops_per_token = 2 * 6 * 4 * hidden * (emb + hidden)  # two directions, forward + backward
+    batch_of = {**now_info["batch"], BEFORE: cfg.train.batch_size}
+    precision_of = {**now_info["precision"], BEFORE: "fp32"}
     print(f"\nmatrix multiply peak (2048x2048): fp32 {peaks['fp32']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f} GFLOP/s; "
-          f"torch threads {now_info['threads']}")
-    print(f"IMDb bi-LSTM (hidden {hidden}, embedding {emb}): {now_info['n']} bucketed batches of {bs} (path (b): "
-          f"{before_info['n_before']} of {args.before_batch_size}, the flagship's batch before issue 15), mean length "
-          f"{now_info['mean_t']:.0f}, padding {now_info['padding']:.1%}; median of {args.rounds} alternating rounds")
-    print(f"{'path':28}{'tokens/s':>12}{'vs (b)':>8}{'GFLOP/s':>9}{'of peak':>9}")
-    for name in ORDER:
-        rate = rates[name]
-        peak = peaks["bf16" if "bf16" in name else "fp32"]
+          f"torch threads {now_info['threads']} (before side: {before_info['threads']})")
+    print(f"IMDb bi-LSTM (hidden {hidden}, embedding {emb}): {args.reviews} reviews per path and round, the same for every path "
+          f"({now_info['n']} bucketed batches of {cfg.train.batch_size}), mean length {now_info['mean_t']:.0f}, padding "
+          f"{now_info['padding']:.1%}; median of {args.rounds} rounds in random order")
+    print(f"{'path':28}{'precision':>10}{'batch':>7}{'tokens/s':>12}{'vs (b)':>8}{'GFLOP/s':>9}{'of peak':>9}")
+    for name, rate in rates.items():
+        peak = peaks["bf16" if precision_of[name] == "bf16" else "fp32"]
         gflops = rate * flops_per_token / 1e9
-        print(f"{name:28}{rate:12,.0f}{rate / rates[BEFORE]:8.2f}{gflops:9.1f}{gflops / peak:9.1%}")
-    print("\nlong dependency (hidden 32, seq_len 100, batch 32), engine steps per second:")
-    for name, rate in small.items():
-        print(f"  {name:28}{rate:8.1f}")
-    print(f"  GRU / LSTM time per step, fp32: {small['lstm fp32'] / small['gru fp32']:.2f}x")
-    print(f"speedup={rates[NOW_BF16] / rates[BEFORE]:.2f}")
+        print(f"{name:28}{precision_of[name]:>10}{batch_of[name]:7}{rate:12,.0f}{rate / rates[BEFORE]:8.2f}{gflops:9.1f}{gflops / peak:9.1%}")
+    print("factors, each alone (the same reviews):")
+    print(f"  memory kept, (b') / (b):             {rates[BEFORE_KEPT] / rates[BEFORE]:.2f}")
+    if NOW_BF16 in rates:
+        print(f"  precision, bf16 / fp32, (d) / (c):   {rates[NOW_BF16] / rates[NOW_FP32]:.2f}")
+    print(f"  batch size, {cfg.train.batch_size} / {args.small_batch}, (c) / (e):     {rates[NOW_FP32] / rates[NOW_SMALL]:.2f}")
+    print("\nGRU and LSTM, engine steps per second (fp32 unless named; hidden 32: long_dependency, seq_len 100, batch 32):")
+    for name, rate in gru.items():
+        print(f"  {name:46}{rate:9.2f}")
+    for size, key in (("hidden 32", "hidden32"), ("IMDb size", "imdb")):
+        print(f"gru_over_lstm_{key}={gru[f'{size}: gru fp32'] / gru[f'{size}: lstm fp32']:.2f}")
+    print(f"speedup={rates[NOW_FP32] / rates[BEFORE]:.2f}")
 
 
 if __name__ == "__main__":

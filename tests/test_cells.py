@@ -354,8 +354,9 @@ def _test_loss(model, task) -> float:
         return evaluate(model, task, "test", torch.device("cpu"))["loss"]
 
 
-def test_a_checkpoint_trained_fused_scores_the_same_with_reference_cells(tmp_path):
-    raw = tiny_raw("lstm", steps=20, eval_every=10)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_checkpoint_trained_fused_scores_the_same_with_reference_cells(tmp_path, cell: str):
+    raw = tiny_raw(cell, steps=20, eval_every=10)
     raw["model"].update(bidirectional=True, num_layers=2)
     result = fit(resolve_config(raw), runs_dir=tmp_path, callbacks=[])
     cfg, task, model, ckpt = load_run_model(result.run_dir, torch.device("cpu"))
@@ -367,7 +368,7 @@ def test_a_checkpoint_trained_fused_scores_the_same_with_reference_cells(tmp_pat
     swapped = _test_loss(model.use_implementation("reference"), task)
     # 2. a model built from the config with model.implementation=reference, loading the checkpoint
     ref_cfg = resolve_config({**ckpt["config"], "model": {**ckpt["config"]["model"], "implementation": "reference"}})
-    built = RecurrentNet(ref_cfg.model, task.model_spec(), "lstm")
+    built = RecurrentNet(ref_cfg.model, task.model_spec(), cell)
     built.load_state_dict(ckpt["model"], strict=True)
     rebuilt = _test_loss(built, task)
     assert swapped == pytest.approx(fused_loss, abs=1e-6) and rebuilt == pytest.approx(fused_loss, abs=1e-6)
@@ -383,3 +384,72 @@ def test_training_with_reference_cells_ends_where_fused_does(tmp_path, cell: str
         raw["model"].update(implementation=impl, dropout=0.1)
         losses[impl] = fit(resolve_config(raw), runs_dir=tmp_path / impl, callbacks=[]).summary["test"]["loss"]
     assert losses["reference"] == pytest.approx(losses["fused"], abs=1e-5)
+
+
+def _reached_from(fn, name: str, depth: int = 3) -> bool:
+    """Whether the autograd node `name` is within `depth` steps of `fn`."""
+    if fn is None or depth < 0:
+        return False
+    return type(fn).__name__ == name or any(_reached_from(f, name, depth - 1) for f, _ in fn.next_functions)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_fused_gru_trains_through_its_hand_written_backward_equal_to_nn_gru(with_hx: bool, bias: bool, batch_first: bool):
+    """The GRU that model.implementation=fused builds (FastGRU) runs PyTorch's forward and its own
+    backward on the CPU (issue 28: 2x faster); outputs, final state and every gradient equal
+    nn.GRU's to 1e-10 in float64, and its float32 outputs are nn.GRU's to the bit."""
+    from rnnlab.models.recurrent import FastGRU
+
+    torch.manual_seed(0)
+    ref = nn.GRU(F_IN, H, bias=bias, batch_first=batch_first, dtype=torch.float64)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.7)
+    fast = FastGRU(F_IN, H, bias=bias, batch_first=batch_first, dtype=torch.float64)
+    fast.load_state_dict(ref.state_dict(), strict=True)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(B, T, F_IN, dtype=torch.float64, generator=gen)
+    x = x if batch_first else x.transpose(0, 1).contiguous()
+    hx = torch.randn(1, B, H, dtype=torch.float64, generator=gen) if with_hx else None
+    w_out = torch.randn(x.shape[:2] + (H,), dtype=torch.float64, generator=gen)
+    w_fin = torch.randn(1, B, H, dtype=torch.float64, generator=gen)
+    results = []
+    for module in (ref, fast):
+        xi = x.clone().requires_grad_(True)
+        hi = hx.clone().requires_grad_(True) if with_hx else None
+        out, h_n = module(xi, hi)
+        ((w_out * out).sum() + (w_fin * h_n).sum()).backward()
+        results.append([out.detach(), h_n.detach(), xi.grad, *([hi.grad] if with_hx else []), *(p.grad for p in module.parameters())])
+        if module is fast:
+            assert _reached_from(out.grad_fn, "_GRUSequenceBackward")  # the hand-written backward ran
+    assert results[0][0].abs().max() > 0.1
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b, a, **TOL)
+    x32 = x.float()
+    with torch.no_grad():
+        assert torch.equal(fast.float()(x32.requires_grad_(True))[0], ref.float()(x32)[0])
+
+
+def test_recurrent_net_builds_the_fast_gru_and_falls_back_where_it_does_not_apply():
+    from rnnlab.models.recurrent import FastGRU
+
+    model = _net("gru", "fused", bidirectional=True)
+    assert all(isinstance(m, FastGRU) for m in model.recurrent_modules())
+    tokens, lengths = _tokens()
+    layer = model.layers[0][0]
+    feats = model.embed(tokens).transpose(0, 1)  # (T, B, F), as the network feeds its layers
+    training, _ = layer(feats)
+    assert _reached_from(training.grad_fn, "_GRUSequenceBackward")
+    with torch.no_grad():  # inference: nn.GRU's own forward, bit for bit the same numbers
+        inference, _ = layer(feats)
+    assert torch.equal(training.detach(), inference)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast: nn.GRU's path, not the float32 backward
+        assert not _reached_from(layer(feats)[0].grad_fn, "_GRUSequenceBackward")
+    # a large step (batch x hidden above SMALL_GRU_STEP), where PyTorch's own backward is faster
+    from rnnlab.models.recurrent import SMALL_GRU_STEP
+
+    big = FastGRU(3, 64)
+    assert not _reached_from(big(torch.randn(5, SMALL_GRU_STEP // 64 + 1, 3))[0].grad_fn, "_GRUSequenceBackward")
+    assert _reached_from(big(torch.randn(5, SMALL_GRU_STEP // 64, 3))[0].grad_fn, "_GRUSequenceBackward")

@@ -51,10 +51,9 @@ def test_auto_falls_back_to_fp32_with_a_notice(cli, tmp_path, write_config, monk
 
 
 @pytest.mark.skipif(not NATIVE, reason="this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 training is refused here")
-@pytest.mark.parametrize("precision", ["bf16", "auto"])
-def test_bf16_trains_and_its_checkpoint_is_fp32(cli, tmp_path, write_config, precision):
+def test_bf16_trains_and_its_checkpoint_is_fp32(cli, tmp_path, write_config):
     raw = tiny_raw(steps=60, eval_every=20, lr=0.05)
-    code, out = cli("train", write_config(raw), f"train.precision={precision}", "--runs-dir", tmp_path / "runs", "--no-progress")
+    code, out = cli("train", write_config(raw), "train.precision=bf16", "--runs-dir", tmp_path / "runs", "--no-progress")
     assert code == 0, out
     run = _only_run(tmp_path / "runs")
     summary = json.loads((run / "summary.json").read_text())
@@ -68,3 +67,41 @@ def test_bf16_trains_and_its_checkpoint_is_fp32(cli, tmp_path, write_config, pre
     assert code == 0 and f"{100 * summary['test']['accuracy']:.2f}%" in out
     _, task, model, _ = load_run_model(run, torch.device("cpu"))
     assert evaluate(model, task, "test", torch.device("cpu"))["accuracy"] > 0.9
+
+
+@pytest.mark.skipif(not NATIVE, reason="this CPU has no native bf16: auto is fp32 without measuring")
+def test_auto_measures_and_keeps_fp32_where_bf16_does_not_pay(cli, tmp_path, write_config, monkeypatch):
+    """A tiny model: autocast's casts cost more than bf16 saves, so auto measures and keeps fp32,
+    says so in the header, and writes nothing to the cache (a quick measurement is not kept)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, out = cli("train", write_config(tiny_raw(steps=4, eval_every=2)), "train.precision=auto", "--runs-dir", tmp_path / "runs", "--no-progress")
+    assert code == 0, out
+    assert "fp32 (auto: bf16 only" in out and "measured now" in out
+    assert json.loads((_only_run(tmp_path / "runs") / "summary.json").read_text())["precision"] == "fp32"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_measurement_leaves_the_model_and_random_streams_alone_and_is_cached(tmp_path, monkeypatch):
+    """bf16_pays times a copy: the model's weights, gradients and the random state are as before;
+    a measurement that took long is remembered per model size under $XDG_CACHE_HOME/rnnlab/."""
+    from rnnlab import calibration
+    from rnnlab.contract import ModelSpec
+    from rnnlab.models.recurrent import RecurrentConfig, RecurrentNet
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(calibration, "CACHE_FROM_S", 0.0)  # remember even this quick measurement
+    spec = ModelSpec(num_outputs=3, vocab_size=7, max_len=6)
+    model = RecurrentNet(RecurrentConfig(name="lstm", hidden_size=8, dropout=0.2, input="embedding", embedding_dim=4), spec, "lstm")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.random.get_rng_state()
+    pays, why = calibration.bf16_pays(model, spec, batch_size=4, threads=1, rounds=1)
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert "measured now" in why and isinstance(pays, bool)
+    assert calibration.cache_path() == tmp_path / "cache" / "rnnlab" / "precision.json"
+    assert len(json.loads(calibration.cache_path().read_text())) == 1
+    assert calibration.bf16_pays(model, spec, batch_size=4, threads=1) == (pays, why.replace("measured now", "measured before on this machine"))
+    # another size is another entry
+    calibration.bf16_pays(model, spec, batch_size=8, threads=1, rounds=1)
+    assert len(json.loads(calibration.cache_path().read_text())) == 2

@@ -47,6 +47,7 @@ from ..registry import TASKS
 from ..report import print_table, write_csv
 from ..rundir import create_run_dir, write_atomic, write_json
 from ..runtime import seed_everything
+from ..threads import ThreadChoice, apply_threads, choose_threads, step_work
 
 __all__ = ["ProbeResult", "probe_config", "probed_models", "probe_spec", "probe_batch", "probe_loss", "step_grad_norms", "probe_gradients"]
 
@@ -207,6 +208,7 @@ def probe_gradients(cfg: ProbeConfig, *, runs_dir: str | Path = "runs", console:
     started = time.perf_counter()
     norms: dict[str, torch.Tensor] = {}
     info: dict[str, dict[str, Any]] = {}
+    threads: ThreadChoice | None = None
     for name, mcfg in per_model.items():
         entry: dict[str, Any] = {"init": getattr(mcfg, "init", None), "label": _init_label(mcfg)}
         trained = None
@@ -225,6 +227,8 @@ def probe_gradients(cfg: ProbeConfig, *, runs_dir: str | Path = "runs", console:
                     seed_everything(cfg.seed + trial)
                     model = build_model(mcfg, spec, cpu)
                 model = model.to(torch.float64)
+                if threads is None:  # a batch of one: auto takes one thread; --threads or runtime.threads may say otherwise
+                    threads = apply_threads(choose_threads(cfg.runtime.threads, step_work(model, 1)))
                 rows.append(step_grad_norms(model, p, probe_batch(p, cfg.seed, trial, features=model.input_size)))
                 bar.update(bar_id, completed=trial + 1)
         norms[name] = torch.stack(rows)  # (trials, T)
@@ -283,7 +287,7 @@ def probe_gradients(cfg: ProbeConfig, *, runs_dir: str | Path = "runs", console:
     if any(e.get("trained_val_accuracy") is not None for e in info.values()):
         accs = ", ".join(f"{n} {100 * e['trained_val_accuracy']:.1f}%" for n, e in info.items() if e.get("trained_val_accuracy") is not None)
         console.print(f"[dim]validation accuracy after training: {accs}[/]")
-    console.print(f"probed in {wall:.1f}s · run: [bold]{run_dir}[/] (gradients.csv, plots/gradient_norms.png)")
+    console.print(f"probed in {wall:.1f}s{f' · {threads.note}' if threads else ''} · run: [bold]{run_dir}[/] (gradients.csv, plots/gradient_norms.png)")
     return ProbeResult(run_dir, summary, norms)
 
 
@@ -294,7 +298,7 @@ def _train(cfg: ProbeConfig, mcfg: ModelConfig, parent: Path, console: Console, 
     train = {**cfg.train.model_dump(mode="json"), "steps": n, "epochs": None, "early_stopping": None, "eval_every": max(1, min(50, n))}
     # num_classes = input_size: the trained network is the probe's network (probe_spec).
     raw = {"name": f"{mcfg.name}-trained", "seed": cfg.seed, "task": _recall_task(p).cfg.model_dump(mode="json"),
-           "model": mcfg.model_dump(mode="json"), "train": train}  # fmt: skip
+           "model": mcfg.model_dump(mode="json"), "train": train, "runtime": cfg.runtime.model_dump(mode="json")}  # fmt: skip
     train_cfg = resolve_config(raw, source=f"probe-gradients training of {mcfg.name}")
     result = fit(train_cfg, runs_dir=parent, console=console, progress=progress, final_table=False,
                  label=f"{mcfg.name}: {n:,} training steps on long_dependency (seq_len {p.seq_len})")
