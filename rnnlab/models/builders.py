@@ -48,6 +48,55 @@ def bigru(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
     return RecurrentNet(cfg, spec, cell="gru")
 
 
+# The cells that came after the chapter's (models/min_cells.py, lru.py, indrnn.py, exprnn.py).
+@MODELS.register("mingru", config=RecurrentConfig)
+def mingru(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """minGRU (Feng et al. 2024): gates from the input alone, trained as one parallel scan."""
+    return RecurrentNet(cfg, spec, cell="mingru")
+
+
+@MODELS.register("minlstm", config=RecurrentConfig)
+def minlstm(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """minLSTM (Feng et al. 2024): normalised forget and input gates from the input, one parallel scan."""
+    return RecurrentNet(cfg, spec, cell="minlstm")
+
+
+@MODELS.register("lru", config=RecurrentConfig)
+def lru(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """Linear Recurrent Unit (Orvieto et al. 2023): diagonal complex linear recurrence, one parallel scan."""
+    return RecurrentNet(cfg, spec, cell="lru")
+
+
+@MODELS.register("indrnn", config=RecurrentConfig)
+def indrnn(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """IndRNN (Li et al. 2018): element-wise recurrence with ReLU."""
+    return RecurrentNet(cfg, spec, cell="indrnn")
+
+
+@MODELS.register("exprnn", config=RecurrentConfig)
+def exprnn(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """expRNN (Lezcano-Casado & Martinez-Rubio 2019): orthogonal recurrent matrix exp(A), A skew-symmetric."""
+    return RecurrentNet(cfg, spec, cell="exprnn")
+
+
+@MODELS.register("bimingru", config=BiRecurrentConfig)
+def bimingru(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """Bidirectional minGRU (bidirectional defaults to true)."""
+    return RecurrentNet(cfg, spec, cell="mingru")
+
+
+@MODELS.register("biminlstm", config=BiRecurrentConfig)
+def biminlstm(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """Bidirectional minLSTM (bidirectional defaults to true)."""
+    return RecurrentNet(cfg, spec, cell="minlstm")
+
+
+@MODELS.register("bilru", config=BiRecurrentConfig)
+def bilru(cfg: RecurrentConfig, spec: ModelSpec) -> RecurrentNet:
+    """Bidirectional LRU (bidirectional defaults to true)."""
+    return RecurrentNet(cfg, spec, cell="lru")
+
+
 @MODELS.register("bow", config=BagOfNgramsConfig)
 def bow(cfg: BagOfNgramsConfig, spec: ModelSpec) -> BagOfNgrams:
     """Bag of words and hashed word pairs (fastText-style): the linear baseline for text."""

@@ -9,7 +9,7 @@ names, shapes and gate layout (so state dicts load both ways), same initial weig
 seed, same outputs and gradients (tests/test_cells.py checks all of it to 1e-10 in float64). In
 float32 it does PyTorch's own CPU arithmetic in the same order, so results agree to the last bit or
 nearly; nn.LSTM runs on oneDNN on the CPU by default, whose rounding differs (~1e-7), and over a
-whole training run such differences grow (README: "Inside the cell").
+whole training run such differences grow (docs/cells.md: "Training on the reference cells").
 
 The chapter writes each gate with one matrix on the concatenation [h_{t-1}, x_t] and one bias:
     f_t = sigma(W_f [h_{t-1}, x_t] + b_f)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scan import ModernRecurrent
+from .scan import ModernRecurrent, linear_recurrence, linear_steps, log_scan
 
 __all__ = ["LRU"]
 
@@ -53,13 +53,27 @@ class LRU(ModernRecurrent):
         return torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
 
     def _run(self, x: torch.Tensor, h0: torch.Tensor) -> dict[str, torch.Tensor]:
-        cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-        x32 = x.float() if x.dtype not in (torch.float32, torch.float64) else x  # bf16 has no complex type
-        lam = self.eigenvalues().to(cdtype)  # (N,)
+        work = torch.float64 if x.dtype == torch.float64 else torch.float32  # bf16 has no complex type
+        cdtype = torch.complex128 if work == torch.float64 else torch.complex64
+        xw = x.to(work)
         B = torch.complex(self.B[0], self.B[1]).to(cdtype) * torch.exp(self.gamma_log).to(cdtype).unsqueeze(1)
-        bu = x32.to(cdtype) @ B.t()  # (T, B, N): gamma * (B u_t)
-        a = lam.expand_as(bu)
-        state = self._linear(a, bu, h0.to(cdtype) * 0)  # the state starts at zero; h0 is an output
+        bu = xw.to(cdtype) @ B.t()  # (T, B, N): gamma * (B u_t)
+        if self.parallel and x.device.type == "cpu" and not self.log_space:  # the loop of in-place kernels (models/scan.py)
+            lam = self.eigenvalues().to(cdtype)
+            state = linear_recurrence(lam.expand_as(bu), bu, bu.new_zeros(bu.shape[1:]))
+        elif self.parallel:
+            # lambda^(t-k) = r^(t-k) e^(i theta (t-k)): turn each b_k back by theta k, scan its real and
+            # imaginary parts with the real decay r, turn the states forward by theta t.
+            T = x.size(0)
+            angle = torch.arange(T, dtype=torch.float64, device=x.device).unsqueeze(1) * torch.exp(self.theta_log).double()
+            turn = torch.polar(torch.ones_like(angle), angle).to(cdtype).unsqueeze(1)  # (T, 1, N): e^(i theta t)
+            b = bu * turn.conj()
+            log_r = (-torch.exp(self.nu_log)).to(work).expand_as(b.real)
+            zero = b.real.new_zeros(b.shape[1:])
+            state = torch.complex(log_scan(log_r, b.real, zero), log_scan(log_r, b.imag, zero)) * turn
+        else:
+            lam = self.eigenvalues().to(cdtype)
+            state = linear_steps(lam.expand_as(bu), bu, bu.new_zeros(bu.shape[1:]))  # x_t = lambda x_{t-1} + b_t
         C = torch.complex(self.C[0], self.C[1]).to(cdtype)
-        y = (state @ C.t()).real.to(x32.dtype) + F.linear(x32, self.D.to(x32.dtype))
-        return {"state_modulus": state.abs().to(x32.dtype), "hidden": y.to(x.dtype) if x.dtype != x32.dtype else y}
+        y = (state @ C.t()).real + F.linear(xw, self.D.to(work))  # y_t = Re(C x_t) + D u_t
+        return {"state_modulus": state.abs().to(x.dtype), "hidden": y.to(x.dtype)}

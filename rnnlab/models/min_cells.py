@@ -58,7 +58,7 @@ class MinGRU(ModernRecurrent):
     def _run(self, x: torch.Tensor, h0: torch.Tensor) -> dict[str, torch.Tensor]:
         z_pre, h_tilde = F.linear(x, self.weight, self.bias).chunk(2, dim=-1)  # (T, B, H) each
         z = torch.sigmoid(z_pre)
-        h = self._linear(1 - z, z * h_tilde, h0)
+        h = self._linear(F.logsigmoid(-z_pre), z * h_tilde, h0)  # log(1 - z_t), exact where z_t rounds to 1
         return {"update_gate": z, "candidate": h_tilde, "hidden": h}
 
 
@@ -86,8 +86,8 @@ class MinLSTM(ModernRecurrent):
 
     def _run(self, x: torch.Tensor, h0: torch.Tensor) -> dict[str, torch.Tensor]:
         f_pre, i_pre, h_tilde = F.linear(x, self.weight, self.bias).chunk(3, dim=-1)
-        f, i = torch.sigmoid(f_pre), torch.sigmoid(i_pre)
-        total = f + i
-        f, i = f / total, i / total
-        h = self._linear(f, i * h_tilde, h0)
+        log_f, log_i = F.logsigmoid(f_pre), F.logsigmoid(i_pre)
+        log_total = torch.logaddexp(log_f, log_i)
+        f, i = torch.exp(log_f - log_total), torch.exp(log_i - log_total)  # f' and i'
+        h = self._linear(log_f - log_total, i * h_tilde, h0)
         return {"forget_gate": f, "input_gate": i, "candidate": h_tilde, "hidden": h}

@@ -33,11 +33,124 @@ from ..config import MAX_SIZE, ModelConfig
 from ..contract import ModelSpec
 from ..errors import UserError
 from .cells import ReferenceRecurrent
+from .exprnn import ExpRNN
+from .indrnn import IndRNN
 from .init import apply_gate_init
+from .lru import LRU
+from .min_cells import MinGRU, MinLSTM
+from .scan import ModernRecurrent
 
-__all__ = ["RecurrentConfig", "RecurrentNet", "reverse_padded", "CELLS", "IMPLEMENTATIONS", "DIRECTIONS"]
+__all__ = ["RecurrentConfig", "RecurrentNet", "FastGRU", "SMALL_GRU_STEP", "reverse_padded", "CELLS", "MODERN_CELLS", "IMPLEMENTATIONS", "DIRECTIONS"]
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class _GRUSequence(torch.autograd.Function):
+    """One single-layer, single-direction GRU over a whole time-major sequence, with a backward
+    pass written out by hand.
+
+    Why: PyTorch's CPU GRU runs its step loop in C++ but records about ten autograd nodes per step,
+    and their backward is what made the GRU train 3.45x slower per step than the LSTM (whose
+    backward is one oneDNN call; oneDNN's GRU is not reachable from PyTorch: its `mkldnn_rnn_layer`
+    refuses any mode but the LSTM). Here the forward is PyTorch's own (so the outputs are
+    bit-identical to nn.GRU's), and the backward recomputes every gate for all steps at once
+    (nothing in them depends on the step before, given the outputs), then walks back through
+    time with two operations per step: one multiply for the five gate gradients and one matrix
+    multiply for the gradient that flows to the step before. The weight gradients are one matrix
+    multiply each over all steps. Gradients equal nn.GRU's to rounding (1e-15 in float64).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[override]
+        weights = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None else [])
+        out, h_n = torch._VF.gru(x, h0.unsqueeze(0), weights, b_ih is not None, 1, 0.0, False, False, False)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh, out)
+        return out, h_n[0]
+
+    @staticmethod
+    def backward(ctx, g_out, g_h):  # type: ignore[override]
+        x, h0, w_ih, w_hh, b_ih, b_hh, out = ctx.saved_tensors
+        T, B, H = out.shape
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)  # (T, B, H): h_{t-1} for every t
+        xw = F.linear(x, w_ih, b_ih)  # (T, B, 3H), blocks r, z, n
+        hw = F.linear(h_prev, w_hh, b_hh)
+        rz = torch.sigmoid(xw[..., : 2 * H] + hw[..., : 2 * H])
+        r, z, hn = rz[..., :H], rz[..., H:], hw[..., 2 * H :]
+        n = torch.tanh(torch.addcmul(xw[..., 2 * H :], r, hn))
+        del xw, rz
+        # h_t = n + z (h_{t-1} - n), n = tanh(n_x + r hn): with a = dh_t/dn_pre, each gradient below
+        # is dh_t times one of these factors. Blocks: n_pre, r_pre, z_pre, hn, and the direct path z.
+        a = (1 - z) * (1 - n * n)
+        k = torch.stack([a, a * hn * r * (1 - r), (h_prev - n) * z * (1 - z), a * r, z], dim=2)  # (T, B, 5, H)
+        del a, n, hw
+        # [d r_pre, d z_pre, d hn, dh_t z] @ [W_hh; I] = the gradient reaching h_{t-1} through step t.
+        w_back = torch.cat([w_hh, torch.eye(H, dtype=w_hh.dtype, device=w_hh.device)], 0)  # (4H, H)
+        g_out = torch.zeros_like(out) if g_out is None else g_out
+        dh = out.new_empty(T + 1, B, 1, H)  # dh[t + 1]: the gradient at h_t; dh[0]: at h0
+        torch.add(g_out[T - 1], 0 if g_h is None else g_h, out=dh[T, :, 0])
+        zero = torch.zeros_like(h0)
+        ks, k_back = k.unbind(0), k[:, :, 1:5].reshape(T, B, 4 * H).unbind(0)
+        dhs, dh_flat, g_outs = dh.unbind(0), dh.view(T + 1, B, H).unbind(0), g_out.unbind(0)
+        for t in range(T - 1, -1, -1):
+            torch.mul(dhs[t + 1], ks[t], out=ks[t])  # k[t] now holds the gradients of step t
+            torch.addmm(g_outs[t - 1] if t > 0 else zero, k_back[t], w_back, out=dh_flat[t])
+        d_x_nrz = k[:, :, 0:3].reshape(T * B, 3 * H)  # gate gradients of W_ih x_t, blocks in the order n, r, z
+        d_h = k[:, :, 1:4].reshape(T * B, 3 * H)  # of W_hh h_{t-1}, blocks r, z, n (as W_hh's rows)
+        nrz = torch.cat([torch.arange(2 * H, 3 * H), torch.arange(2 * H)]).to(w_ih.device)  # W_ih's rows as n, r, z
+        d_x = d_x_nrz.mm(w_ih.index_select(0, nrz)).view_as(x)
+        rzn = torch.cat([torch.arange(H, 3 * H), torch.arange(H)]).to(w_ih.device)  # back to r, z, n
+        d_w_ih = d_x_nrz.t().mm(x.reshape(T * B, -1)).index_select(0, rzn)
+        d_w_hh = d_h.t().mm(h_prev.reshape(T * B, H))
+        if b_ih is None:
+            return d_x, dh_flat[0], d_w_ih, d_w_hh, None, None
+        return d_x, dh_flat[0], d_w_ih, d_w_hh, d_x_nrz.sum(0).index_select(0, rzn), d_h.sum(0)
+
+
+# The hand-written backward wins where per-operation overhead dominates: batch x hidden up to
+# this (CPU time per forward + backward, T = 100, one thread: 1.62x nn.GRU's speed at batch 32 x
+# hidden 32, 1.16x at 32 x 64; 0.91x at 64 x 64, 0.75x at 256 x 32, 0.62x at 128 x 128, where its
+# whole-sequence temporaries cost more than autograd's per-step nodes).
+SMALL_GRU_STEP = 2048
+
+
+class FastGRU(nn.GRU):
+    """nn.GRU whose training on the CPU runs through _GRUSequence when a step is small (batch x
+    hidden <= SMALL_GRU_STEP; the quick-start size trains ~1.7x faster, benchmarks/train_speed.py).
+    Everything else (larger steps, CUDA's cuDNN, inference, autocast, several layers, packed
+    input) is nn.GRU's own forward. Same parameters, so the same state dict.
+    """
+
+    def forward(self, input, hx=None):  # type: ignore[override]
+        if not self._hand_written_backward_applies(input):
+            return super().forward(input, hx)
+        x = input.transpose(0, 1) if self.batch_first else input
+        h0 = x.new_zeros(x.size(1), self.hidden_size) if hx is None else hx[0]
+        b_ih, b_hh = (self.bias_ih_l0, self.bias_hh_l0) if self.bias else (None, None)
+        out, h_n = _GRUSequence.apply(x, h0, self.weight_ih_l0, self.weight_hh_l0, b_ih, b_hh)
+        return (out.transpose(0, 1) if self.batch_first else out), h_n.unsqueeze(0)
+
+    def _hand_written_backward_applies(self, input) -> bool:
+        return (
+            isinstance(input, torch.Tensor)
+            and input.dim() == 3
+            and input.size(0 if self.batch_first else 1) * self.hidden_size <= SMALL_GRU_STEP
+            and input.device.type == "cpu"
+            and input.dtype in (torch.float32, torch.float64)
+            and self.weight_hh_l0.dtype == input.dtype
+            and torch.is_grad_enabled()
+            and (input.requires_grad or self.weight_hh_l0.requires_grad)
+            and not torch.is_autocast_enabled("cpu")
+            and self.num_layers == 1
+            and not self.bidirectional
+            and self.proj_size == 0
+        )
+
+
+CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": FastGRU}
+# The cells that came after the chapter's, one file each. implementation: fused runs the parallel
+# ones (mingru, minlstm, lru) as a scan, reference step by step (and records their activations).
+MODERN_CELLS: dict[str, type[ModernRecurrent]] = {
+    "mingru": MinGRU, "minlstm": MinLSTM, "lru": LRU, "indrnn": IndRNN, "exprnn": ExpRNN,
+}  # fmt: skip
 IMPLEMENTATIONS = ("fused", "reference")
 DIRECTIONS = ("forward", "backward")
 
@@ -65,6 +178,8 @@ class RecurrentConfig(ModelConfig):
 def _recurrent_module(implementation: str, cell: str, input_size: int, hidden: int) -> nn.Module:
     """One single-layer, single-direction, time-major module; both kinds draw the same initial
     weights from the same random state."""
+    if cell in MODERN_CELLS:
+        return MODERN_CELLS[cell](input_size, hidden, parallel=implementation == "fused")
     if implementation == "reference":
         return ReferenceRecurrent(cell, input_size, hidden, batch_first=False)
     extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
@@ -169,7 +284,12 @@ class RecurrentNet(nn.Module):
         out_size = hidden * dirs
         self.attention = nn.Linear(out_size, 1) if cfg.pooling == "attention" and not spec.per_step else None
         self.head = nn.Linear(out_size, spec.num_outputs)
-        apply_gate_init(self.recurrent_modules(), cell, cfg.init, cfg.forget_bias, cfg.chrono_max or spec.max_len)
+        t_max = cfg.chrono_max or spec.max_len
+        if cell in MODERN_CELLS:
+            for m in self.recurrent_modules():
+                m.gate_init(cfg.init, cfg.forget_bias, t_max)
+        else:
+            apply_gate_init(self.recurrent_modules(), cell, cfg.init, cfg.forget_bias, t_max)
 
     def recurrent_modules(self) -> list[nn.RNNBase | ReferenceRecurrent]:
         return [m for layer in self.layers for m in layer]
@@ -185,7 +305,8 @@ class RecurrentNet(nn.Module):
                 with torch.random.fork_rng(devices=[]):  # its throwaway initial weights draw no numbers of ours
                     new = _recurrent_module(implementation, self.cell, old.input_size, old.hidden_size)
                 new.load_state_dict(old.state_dict())  # copies values into the new module's tensors
-                directions[d] = new.to(device=old.weight_ih_l0.device, dtype=old.weight_ih_l0.dtype).train(old.training)
+                like = next(old.parameters())
+                directions[d] = new.to(device=like.device, dtype=like.dtype).train(old.training)
         self.cfg = self.cfg.model_copy(update={"implementation": implementation})
         return self
 
@@ -194,7 +315,7 @@ class RecurrentNet(nn.Module):
         if on and self.cfg.implementation != "reference":
             raise ValueError("only the reference cells record their gates: build with implementation='reference'")
         for m in self.recurrent_modules():
-            if isinstance(m, ReferenceRecurrent):
+            if isinstance(m, (ReferenceRecurrent, ModernRecurrent)):
                 m.record = on
 
     def recorded(self, lengths: torch.Tensor | None = None) -> dict[tuple[int, str], dict[str, torch.Tensor]]:
