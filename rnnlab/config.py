@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
+import annotated_types
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from .errors import ConfigError, UserError
 from .registry import MODELS, TASKS, Registry, suggest
@@ -34,11 +40,14 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "RunConfig",
+    "RuntimeConfig",
     "ProbeSettings",
     "ProbeConfig",
     "load_config",
     "load_probe_config",
+    "load_any_config",
     "resolve_config",
+    "dotted",
     "resolve_probe_config",
     "derive_config",
     "apply_overrides",
@@ -57,6 +66,68 @@ MAX_SIZE = 1_000_000
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    # pydantic's lax mode reads `true` as 1 in an int or float field: `train.steps=true` would
+    # train one step. Every section inherits this check, plugins' too, whatever the field's
+    # type (`int | None`, `Literal["auto"] | int`, ...), so no numeric field needs its own.
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _is_numeric(field.annotation):
+            raise ValueError(f"a boolean (true/false, yes/no, on/off) is not a number; allowed: {_allowed(field)}")
+        return value
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The types a field accepts: `int | None` -> {int, NoneType}; `Literal["auto"] | int` -> {str, int}."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return set().union(*(_kinds(a) for a in get_args(annotation)))
+    if origin is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if origin is Literal:
+        return {type(a) for a in get_args(annotation)}
+    return {annotation}
+
+
+def _is_numeric(annotation: Any) -> bool:
+    kinds = _kinds(annotation)
+    return bool(kinds & {int, float}) and bool not in kinds
+
+
+def _allowed(field: FieldInfo) -> str:
+    """What a numeric field takes, in words: "a whole number >= 1 or null", "'auto' or a whole number >= 1"."""
+    kinds = _kinds(field.annotation)
+    bounds = {}
+    for m in [*field.metadata, *_metadata(field.annotation)]:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if isinstance(m, getattr(annotated_types, attr.capitalize())):
+                bounds[sign] = getattr(m, attr)
+    if ">=" in bounds and "<=" in bounds:
+        bounds = {"from": f"{bounds.pop('>=')} to {bounds.pop('<=')}", **bounds}
+    number = ("a whole number" if float not in kinds else "a number") + (" " if bounds else "") + " and ".join(f"{k} {v}" for k, v in bounds.items())
+    words = [repr(a) for a in _literals(field.annotation)] + [number] + (["null"] if type(None) in kinds else [])
+    return " or ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else number
+
+
+def _metadata(annotation: Any) -> list[Any]:
+    """Constraints inside a union, as in `Literal["auto"] | Annotated[int, Field(ge=1)]`."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return [m for extra in annotation.__metadata__ for m in (extra.metadata if isinstance(extra, FieldInfo) else [extra])]
+    if origin in (Union, types.UnionType):
+        return [m for a in get_args(annotation) for m in _metadata(a)]
+    return []
+
+
+def _literals(annotation: Any) -> list[Any]:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return list(get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return [v for a in get_args(annotation) for v in _literals(a)]
+    return []
 
 
 class TaskConfig(Section):
@@ -77,10 +148,12 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field(
+        "adam", description="rmsprop: the optimiser of the chrono-init and expRNN papers' copy-task recipes"
+    )
     lr: float = Field(1e-3, gt=0, le=10, description="learning rate")
     weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.0, ge=0, lt=1, description="sgd only")
+    momentum: float = Field(0.0, ge=0, lt=1, description="sgd and rmsprop")
     batch_size: int = Field(32, ge=1, le=MAX_SIZE)
     epochs: int | None = Field(None, ge=1, le=MAX_SIZE, description="passes over the training set")
     steps: int | None = Field(None, ge=1, le=10**9, description="optimizer steps; stops first if epochs also set")
@@ -101,6 +174,22 @@ class TrainConfig(Section):
     )
 
 
+class RuntimeConfig(Section):
+    """How this machine runs the experiment; not part of its results."""
+
+    threads: Literal["auto"] | Annotated[int, Field(ge=1, le=4096)] = Field(
+        "auto", description="CPU threads: auto (idle cores, one for small models; rnnlab/threads.py) or N; --threads and OMP_NUM_THREADS win"
+    )
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, v: Any) -> Any:
+        # One message for every wrong value (a union would report each of its members' complaints).
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096):
+            return v
+        raise ValueError("give auto or a whole number of threads from 1 to 4096, e.g. runtime.threads=1")
+
+
 class RunConfig(Section):
     name: str | None = Field(None, description="run name; default <task>_<model>")
     seed: int = Field(0, ge=0, le=2**32 - 1)
@@ -108,6 +197,7 @@ class RunConfig(Section):
     task: SerializeAsAny[TaskConfig]
     model: SerializeAsAny[ModelConfig]
     train: TrainConfig = TrainConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @field_validator("device")
     @classmethod
@@ -173,17 +263,27 @@ class ProbeConfig(Section):
     probe: ProbeSettings
     model: SerializeAsAny[ModelConfig]
     train: TrainConfig = TrainConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @property
     def run_name(self) -> str:
         return self.name
 
 
-_TOP_KEYS = ("name", "seed", "device", "task", "model", "train")
-_PROBE_KEYS = ("name", "seed", "probe", "model", "train")
+_TOP_KEYS = ("name", "seed", "device", "task", "model", "train", "runtime")
+_PROBE_KEYS = ("name", "seed", "probe", "model", "train", "runtime")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping; UserError when it cannot be one, ConfigError when part of it is too big to read."""
+    data, cut = _read(path)
+    if cut:
+        raise ConfigError(cut, str(path))
+    return data
+
+
+def _read(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The mapping, and a problem for each mapping or list cut at `_MAX_ENTRIES` (see _NoAliasLoader)."""
     p = Path(path)
     if p.is_dir():
         raise UserError(f"{path} is a directory; give a YAML file, e.g. {p / 'experiment.yaml'} or configs/long_dependency_lstm.yaml")
@@ -193,28 +293,113 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         hint = f"{close}; shipped configs (give one by name): {', '.join(names)}"
         raise UserError(f"config file not found: {path}{hint}")
     try:
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
+        loader = _NoAliasLoader(p.read_text(encoding="utf-8"))
+        try:
+            data, cut = loader.get_single_data(), loader.cut
+        finally:
+            loader.dispose()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text file") from None
     except (yaml.YAMLError, ValueError) as e:  # PyYAML's constructors raise ValueError too (dates, 0x_)
-        raise UserError(f"{path}: not valid YAML: {e}") from None
+        # libyaml stops at 1,000 levels with its own words; Python's composer would recurse past its limit.
+        too_deep = "maximum nesting depth" in str(e)
+        raise UserError(f"{path}: not valid YAML: {'nested too deeply' if too_deep else e}") from None
     except RecursionError:
         raise UserError(f"{path}: not valid YAML: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: a config must be a mapping of sections (task:, model:, train:), got {type(data).__name__}")
-    return data
+    return data, cut
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors/aliases, which can make a tiny file expand to gigabytes."""
+# A config holds a few dozen settings. Past this many entries a mapping or list is not built,
+# only counted: a file of 400,000 keys is then refused in about a second, not after a minute of
+# building and validating keys whose problems nobody would read.
+_MAX_ENTRIES = 1_000
+
+if yaml.__with_libyaml__:  # the usual wheels: libyaml parses in C, about 20 times faster
+    from yaml.cyaml import CParser
+
+    class _Loader(Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's events, composed in Python (Composer first), so that the checks below apply."""
+
+        def __init__(self, stream: str):
+            yaml.reader.Reader(stream)  # the pure-Python reader's check for special characters, and its message
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+else:
+    _Loader = yaml.SafeLoader  # type: ignore[assignment,misc]
+
+
+class _NoAliasLoader(_Loader):  # type: ignore[valid-type,misc]
+    """Safe YAML without anchors/aliases, which can make a tiny file expand to gigabytes, and
+    with at most `_MAX_ENTRIES` entries read per mapping or list (`cut` says where and how many)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.cut: list[str] = []
+        self._keys: list[Any] = []
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed in rnnlab configs {event.start_mark}")
-        return super().compose_node(parent, index)
+        self._keys.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._keys.pop()
+
+    def compose_sequence_node(self, anchor):  # type: ignore[override]
+        return self._compose_collection(yaml.SequenceNode, yaml.SequenceEndEvent, 1)
+
+    def compose_mapping_node(self, anchor):  # type: ignore[override]
+        return self._compose_collection(yaml.MappingNode, yaml.MappingEndEvent, 2)
+
+    def _compose_collection(self, kind: type, end: type, nodes_per_entry: int) -> yaml.Node:
+        """Composer.compose_sequence_node / compose_mapping_node (no anchors), up to `_MAX_ENTRIES`."""
+        start = self.get_event()
+        tag = start.tag if start.tag not in (None, "!") else self.resolve(kind, None, start.implicit)
+        node = kind(tag, [], start.start_mark, None, flow_style=start.flow_style)
+        while not self.check_event(end):
+            if len(node.value) == _MAX_ENTRIES:
+                entries, end_event = self._skip_rest()
+                entries = _MAX_ENTRIES + entries // nodes_per_entry
+                where = ".".join(str(k) for k in self._keys if k is not None) or "the file"
+                what = "keys" if kind is yaml.MappingNode else "items"
+                self.cut.append(f"{where}: {entries:,} {what} (line {start.start_mark.line + 1}); a config holds a few dozen "
+                                f"settings, so only the first {_MAX_ENTRIES:,} were read: is this the right file?")  # fmt: skip
+                node.end_mark = end_event.end_mark
+                return node
+            if kind is yaml.MappingNode:
+                key = self.compose_node(node, None)
+                node.value.append((key, self.compose_node(node, key)))
+            else:
+                node.value.append(self.compose_node(node, len(node.value)))
+        node.end_mark = self.get_event().end_mark
+        return node
+
+    def _skip_rest(self) -> tuple[int, yaml.Event]:
+        """Consume the rest of a collection's events without building anything (the hot loop
+        of a huge file): how many nodes it held, and its end event."""
+        nodes = depth = 0
+        get_event = self.get_event
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent or kind is yaml.AliasEvent:
+                nodes += depth == 0
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                depth += 1
+            elif depth == 0:
+                return nodes, event
+            else:
+                depth -= 1
+                nodes += depth == 0
 
 
 # YAML 1.1 reads `3e-3` and `1e9` as strings (it wants a dot); people mean numbers.
@@ -287,9 +472,20 @@ def _problems(err: ValidationError, prefix: str, cls: type[BaseModel], raw: Any)
             if not where:  # a check of the whole config: its message names the keys itself
                 out.append(msg)
                 continue
-            shown = f" = {value!r}" if e["loc"] and not isinstance(value, dict) else ""
+            shown = f" = {_shown(value)}" if e["loc"] and not isinstance(value, dict) else ""
             out.append(f"{where}{shown}: {msg}")
     return out
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it (`true`, not `True`), cut short: a message quotes it, it never floods."""
+    if isinstance(value, bool) or value is None:
+        return "null" if value is None else str(value).lower()
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else f"{text[:_MAX_SHOWN]}... ({len(text):,} characters)"
+
+
+_MAX_SHOWN = 80
 
 
 def _section(raw: dict, key: str, registry: Registry, problems: list[str]) -> BaseModel | None:
@@ -346,7 +542,7 @@ def resolve_config(raw: dict[str, Any], source: str | None = None) -> RunConfig:
             train = TrainConfig.model_validate(train_raw)
         except ValidationError as e:
             problems.extend(_problems(e, "train", TrainConfig, train_raw))
-    top = {k: raw[k] for k in ("name", "seed", "device") if k in raw}
+    top = {k: raw[k] for k in ("name", "seed", "device", "runtime") if k in raw}
     if task is None or model is None or train is None:
         # Still check the top-level scalars so that every problem is reported in one go.
         try:
@@ -387,7 +583,7 @@ def resolve_probe_config(raw: dict[str, Any], source: str | None = None) -> Prob
             parts[key] = cls.model_validate(section)
         except ValidationError as e:
             problems.extend(_problems(e, key, cls, section))
-    top = {k: raw[k] for k in ("name", "seed") if k in raw}
+    top = {k: raw[k] for k in ("name", "seed", "runtime") if k in raw}
     try:
         cfg = ProbeConfig.model_validate(
             {**top, "probe": parts.get("probe") or ProbeSettings.model_construct(), "model": model or ModelConfig(name="x"),
@@ -401,19 +597,46 @@ def resolve_probe_config(raw: dict[str, Any], source: str | None = None) -> Prob
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    path = find_config(path)
-    raw = apply_overrides(read_yaml(path), list(overrides or []))
-    return resolve_config(raw, source=str(path))
+    return _load(path, overrides, probe=False)  # type: ignore[return-value]
 
 
 def load_probe_config(path: str | Path, overrides: list[str] | None = None) -> ProbeConfig:
+    return _load(path, overrides, probe=True)  # type: ignore[return-value]
+
+
+def load_any_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig | ProbeConfig:
+    """A training run's config or, when the file has a probe: section and no task:, a gradient probe's."""
+    return _load(path, overrides, probe=None)
+
+
+def _load(path: str | Path, overrides: list[str] | None, probe: bool | None) -> RunConfig | ProbeConfig:
     path = find_config(path)
-    raw = apply_overrides(read_yaml(path), list(overrides or []))
-    return resolve_probe_config(raw, source=str(path))
+    raw, cut = _read(path)
+    if probe is None:
+        probe = "probe" in raw and "task" not in raw
+    raw = apply_overrides(raw, list(overrides or []))
+    try:
+        cfg = (resolve_probe_config if probe else resolve_config)(raw, source=str(path))
+    except ConfigError as e:
+        raise ConfigError(cut + e.problems, str(path)) from None
+    if cut:  # what was read may be valid; what was not read still makes the file wrong
+        raise ConfigError(cut, str(path))
+    return cfg
 
 
 def config_to_dict(cfg: RunConfig | ProbeConfig) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
+
+
+def dotted(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config dict as dotted keys: {"train": {"lr": 0.01}} -> {"train.lr": 0.01}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(dotted(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def derive_config(cfg: RunConfig, changes: dict[str, Any], source: str | None = None) -> RunConfig:

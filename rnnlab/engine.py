@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import errno
 import math
+import shutil
 import signal
 import statistics
 import threading
@@ -40,9 +41,13 @@ from .config import ModelConfig, RunConfig, TrainConfig, config_to_dict, resolve
 from .contract import Batch, ModelSpec
 from .errors import UserError
 from .registry import MODELS, TASKS
-from .rundir import RunLock, create_run_dir, iter_run_dirs, read_json, read_metrics, write_atomic, write_json
+from .rundir import (
+    RunLock, create_run_dir, iter_run_dirs, partial_writes, read_json, read_metrics, write_atomic, write_error, write_json,
+)
+from .run_guards import out_of_memory, refuse_edited_config, remove_partial_writes
 from .runtime import Dist, autocast_for, rng_state, seed_everything, set_rng_state, setup_distributed, teardown_distributed
-from .tasks.base import Task
+from .threads import apply_threads, choose_threads, step_work
+from .tasks.base import Task, bidirectional_warning
 
 __all__ = [
     "fit",
@@ -119,13 +124,16 @@ def build(cfg: RunConfig, device: torch.device) -> tuple[Task, nn.Module]:
     return task, build_model(cfg.model, task.model_spec(), device)
 
 
-def _start_weights(model_cfg: ModelConfig, model: nn.Module, vocab: Any) -> tuple[list[str], list[str]]:
+def _start_weights(
+    model_cfg: ModelConfig, model: nn.Module, vocab: Any, reader: dict[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
     """Weights from another run or word vectors, before training starts: one line each for the
-    log, and the names of the parameters another run started (init_lr_scale applies to them)."""
+    log, and the names of the parameters another run started (init_lr_scale applies to them).
+    `reader` is this run's config: a run that split IMDb otherwise is refused (models/transfer.py)."""
     notes, started = [], []
     for key, backward in (("init_from", False), ("init_backward_from", True)):
         if getattr(model_cfg, key):
-            note, copied = init_from_run(model, vocab, getattr(model_cfg, key), backward=backward)
+            note, copied = init_from_run(model, vocab, getattr(model_cfg, key), backward=backward, reader=reader)
             notes.append(note)
             started += copied
     if model_cfg.init_lr_scale != 1 and not started:
@@ -162,6 +170,8 @@ def _optimizer(groups: list[dict[str, Any]], t: TrainConfig) -> torch.optim.Opti
     groups = [{"params": g["params"], "lr": t.lr * g.get("lr_scale", 1.0)} for g in groups]
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    if t.optimizer == "rmsprop":  # torch's defaults (alpha 0.99, eps 1e-8), as the papers' reference code
+        return torch.optim.RMSprop(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
     try:
         # One pass over each parameter instead of ten: under the plain loop, Adam's update of the
@@ -223,6 +233,7 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
         task.load_state_dict(ckpt.get("task_state") or {})  # e.g. the vocabulary, before the model's sizes
         model = build_model(cfg.model, task.model_spec(), device)
         model.load_state_dict(ckpt["model"])
+        apply_threads(choose_threads(cfg.runtime.threads, step_work(model, cfg.train.batch_size)))
     except UserError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
@@ -367,10 +378,15 @@ class Run:
         self.main = self.dist.is_main
         self.autocast, self.scaler, self.precision_note, self.precision = autocast_for(t.precision, self.device)
         self.task, self.model = build(cfg, self.device)
+        self.threads = apply_threads(choose_threads(cfg.runtime.threads, step_work(self.model, t.batch_size)))
+        if t.precision == "auto" and self.precision == "bf16" and self.device.type == "cpu" and not self.dist.enabled:
+            self._measure_precision(resume)
+        if self.device.type == "cpu":  # the header line shows precision_note; the thread choice leads it
+            self.precision_note = " · ".join(n for n in (self.threads.note, self.precision_note) if n)
         self.notes: list[str] = []
         self.pretrained: list[str] = []  # parameters another run started (model.init_from)
         if resume is None:  # a resumed run has its own weights already, and says which were started
-            self.notes, self.pretrained = _start_weights(cfg.model, self.model, getattr(self.task, "vocab", None))
+            self.notes, self.pretrained = _start_weights(cfg.model, self.model, getattr(self.task, "vocab", None), config_to_dict(cfg))
         else:
             self.pretrained = _started_params(resume)
             if cfg.model.freeze_embeddings:  # as apply_word_vectors left it, so the optimizer's groups match
@@ -401,8 +417,16 @@ class Run:
             self._restore(resume)
         elif self.main:
             self.run_dir = create_run_dir(runs_dir, cfg.run_name)
-            self.lock = RunLock(self.run_dir).acquire()
-            write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.config_dict, sort_keys=False).encode())
+            try:
+                self.lock = RunLock(self.run_dir).acquire()
+                write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.config_dict, sort_keys=False).encode())
+            except (UserError, OSError) as e:  # e.g. a full disk: leave no empty run directory behind
+                if self.lock is not None:
+                    self.lock.release()
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                if isinstance(e, OSError):
+                    raise write_error(e, f"cannot start a run in {self.run_dir}") from None
+                raise
         else:  # other ranks write nothing
             self.run_dir = Path(runs_dir) / "(rank 0's run)"
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -413,6 +437,7 @@ class Run:
             "params": count_params(self.model),
             "device": str(self.device),
             "precision": self.precision,
+            "threads": self.threads.threads,
             "world_size": self.dist.world_size,
             "seed": cfg.seed,
             "run_dir": str(self.run_dir),
@@ -424,10 +449,38 @@ class Run:
             **({"baseline_loss": self.task.baseline[0], "baseline": self.task.baseline[1]} if self.task.baseline else {}),
             **({"start_weights": self.notes} if self.notes else {}),
         }
-        self._write_summary()
+        warning = bidirectional_warning(self.task, cfg.model)
+        if warning:  # among the run's first lines, and kept with its results: no silent memory score
+            self.notes = [*self.notes, warning]
+            self.summary["warning"] = warning
+        if self.resumed and self.main:  # we hold the lock: no process is writing these any more
+            self.notes = [*self.notes, *remove_partial_writes(self.run_dir)]
+        try:
+            self._write_summary()
+        except OSError as e:
+            raise write_error(e, f"cannot write {self.run_dir / 'summary.json'}") from None
         self._active = self._callbacks if self.main else []
         for cb in self._active:
             cb.on_setup(self)
+
+    def _measure_precision(self, resume: Path | None) -> None:
+        """precision auto on a CPU with native bf16: bf16 only where measured faster for this model
+        (calibration.py). A resumed run keeps the precision its first session measured."""
+        earlier = None
+        if resume is not None:
+            try:
+                earlier = read_json(resume / "summary.json").get("precision")
+            except (OSError, ValueError, AttributeError):
+                earlier = None
+        if earlier in ("fp32", "bf16"):
+            pays, why = earlier == "bf16", "auto: as this run measured at its start"
+        else:
+            from .calibration import bf16_pays
+
+            pays, why = bf16_pays(self.model, self.task.model_spec(), self.t.batch_size, self.threads.threads)
+        if not pays:
+            self.autocast, self.precision = nullcontext, "fp32"
+        self.precision_note = f"{'bf16 autocast' if pays else 'fp32'} ({why})"
 
     def _restore(self, run_dir: Path) -> None:
         """Everything an uninterrupted run would have at the checkpoint's step, RNG states included."""
@@ -452,6 +505,7 @@ class Run:
                 f"{path} does not fit the model {run_dir}/config.yaml describes (was config.yaml edited?): "
                 f"{str(e).splitlines()[0][:300]}. Restore config.yaml, or start a new run"
             ) from None
+        refuse_edited_config(ckpt.get("config"), self.config_dict, run_dir)
         self.task.load_state_dict(ckpt.get("task_state") or {})
         self.step, self.epoch = ckpt["step"], ckpt["epoch"]
         self.best, self.bad_evals = ckpt.get("val"), ckpt.get("bad_evals", 0)
@@ -578,7 +632,10 @@ class Run:
         except OSError as e:
             self._fail_on_disk(e)
             return
-        except BaseException:
+        except BaseException as e:
+            if out_of_memory(e):
+                self._fail_on_memory(e)
+                return
             self.summary.update(status="failed", steps=self.step, epochs=self.epoch, wall_time_s=round(self._elapsed(), 3))
             self._write_summary()
             raise
@@ -590,10 +647,35 @@ class Run:
     def _fail_on_disk(self, e: OSError) -> None:
         """A full disk or a vanished directory: the run fails with exit 1 and says what to do."""
         self.status, self.exit_code = "failed", 1
-        what = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        resume = f"continue from the last saved checkpoint with: rnnlab train --resume {self.run_dir}"
+        if not self.run_dir.is_dir():  # no space to free: the run itself is gone
+            self.stop_message = (
+                f"training stopped at step {self.step:,}: the run directory {self.run_dir} was deleted or moved while "
+                "it trained, so nothing more could be saved. If it was moved, resume it where it is now "
+                "(rnnlab train --resume NEW_PLACE); if it was deleted, start the run again with rnnlab train CONFIG"
+            )
+        elif e.errno == errno.ENOSPC:
+            self.stop_message = (
+                f"training stopped at step {self.step:,}: could not write to {self.run_dir} (the disk is full). "
+                f"Free some space, then {resume}"
+            )
+        else:
+            self.stop_message = (
+                f"training stopped at step {self.step:,}: could not write to {self.run_dir} ({e.strerror or e}). "
+                f"Fix that, then {resume}"
+            )
+
+    def _fail_on_memory(self, e: BaseException) -> None:
+        """A batch or a model too big for the device: the run fails (exit 2: a setting to lower)."""
+        self.status, self.exit_code = "failed", 2
+        t, task = self.t, self.cfg.task
+        length = next((f"task.{k} (now {getattr(task, k):,})" for k in ("seq_len", "max_len") if getattr(task, k, None)), None)
         self.stop_message = (
-            f"training stopped at step {self.step:,}: could not write to {self.run_dir} ({what}). Free some space, "
-            f"then continue from the last saved checkpoint with: rnnlab train --resume {self.run_dir}"
+            f"training stopped at step {self.step:,}: out of memory on {self.device} "
+            f"({(str(e).splitlines() or [type(e).__name__])[0][:200].strip()}). Start a new run with a lower "
+            f"train.batch_size (now {t.batch_size:,}; e.g. train.batch_size={max(1, t.batch_size // 8)})"
+            + (f", a shorter {length}" if length else "")
+            + ", or a smaller model (model.hidden_size, model.num_layers)"
         )
 
     def _checkpoint_due(self) -> bool:

@@ -45,7 +45,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config import config_to_dict, find_config, load_config
+from .config import config_to_dict, dotted, find_config, load_config
 from .errors import UserError
 
 __all__ = [
@@ -66,6 +66,9 @@ __all__ = [
 ]
 
 RESULTS_DIR = Path("docs") / "results"
+# Settings that choose where and how fast a run computes, not what it computes: a change to them
+# leaves an artifact current. (Thread counts change float rounding, not the experiment.)
+_NOT_RESULTS = ("runtime.", "device")
 _BEGIN = re.compile(r"<!-- rnnlab:(table|headline) ?([A-Za-z0-9_,-]*) -->\n")
 _END = "<!-- rnnlab:end -->"
 
@@ -173,15 +176,6 @@ def expected_configs(exp: Experiment, root: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: d}
-
-
 def stale_keys(exp: Experiment, root: Path) -> list[str] | None:
     """Today's configs against the ones the artifact recorded, one line per changed key;
     None when the experiment has no artifact yet."""
@@ -197,8 +191,10 @@ def stale_keys(exp: Experiment, root: Path) -> list[str] | None:
             continue
         then = yaml.safe_load(recorded_path.read_text(encoding="utf-8")) or {}
         source = exp.runs[where.split("/")[0]].split()[0] if exp.runs else where.split("/", 1)[1]
-        a, b = _flat(then), _flat(now)
+        a, b = dotted(then), dotted(now)
         for key in sorted(a.keys() | b.keys()):
+            if key.startswith(_NOT_RESULTS):
+                continue
             if a.get(key, "(unset)") != b.get(key, "(unset)"):
                 line = f"{exp.name}: {source} {key} {a.get(key, '(unset)')} → {b.get(key, '(unset)')}"
                 if line not in lines:
@@ -212,7 +208,7 @@ def stale_keys(exp: Experiment, root: Path) -> list[str] | None:
 def flatten_figures(summary: dict[str, Any]) -> dict[str, float]:
     """The numbers of a run's summary.json, by dotted key (test.accuracy, steps, wall_time_s ...)."""
     keep = {}
-    for key, value in _flat(summary).items():
+    for key, value in dotted(summary).items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if math.isfinite(value) and key not in ("seed", "world_size", "epochs"):

@@ -87,6 +87,11 @@ def _batch(vocab_size: int, lengths: list[int], seed: int) -> tuple[torch.Tensor
     return tokens * (torch.arange(max(lengths)) < lens.unsqueeze(1)), lens
 
 
+# PyTorch's own recurrent kernels, which both exporters know; the cells after the chapter's loop in Python.
+EXPORTABLE_CELLS = ("rnn", "lstm", "gru")
+EXPORTABLE_MODELS = ("rnn", "lstm", "gru", "bilstm", "bigru")
+
+
 def export_run(run: Path, fmt: str, out: Path | None = None) -> tuple[Path, Path, float]:
     """Write RUN's best model as `fmt` to `out` (default RUN/export/<fmt>/model.<ext>) and the JSON
     beside it (same name, .json); returns both paths and the check's largest |difference|."""
@@ -108,6 +113,10 @@ def export_run(run: Path, fmt: str, out: Path | None = None) -> tuple[Path, Path
     if not isinstance(task, ClassifiesText) or getattr(task, "vocab", None) is None:
         raise UserError(f"{run}: task '{cfg.task.name}' does not classify text; export handles text classifiers (e.g. configs/imdb_bilstm.yaml)")
     model = model.float().eval()
+    if isinstance(model, RecurrentNet) and model.cell not in EXPORTABLE_CELLS:
+        raise UserError(f"{run}: model '{cfg.model.name}' ({model.cell} cells) cannot be exported yet: its steps are a Python "
+                        f"loop (or complex numbers) that ONNX and TorchScript tracing cannot follow; export runs of "
+                        f"{', '.join(EXPORTABLE_MODELS)} or bow")  # fmt: skip
     if isinstance(model, RecurrentNet) and model.cfg.implementation == "reference":
         model.use_implementation("fused")  # PyTorch's kernels: no Python loop over steps to unroll
     graph = InferenceGraph(model).eval()

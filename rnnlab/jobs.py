@@ -33,11 +33,10 @@ class Proc:
 
 
 def threads_per_job(jobs: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
+    """The cores this process may use (affinity and cgroup quota), shared among the jobs."""
+    from .threads import usable_cores
+
+    return max(1, usable_cores() // max(1, jobs))
 
 
 def run_processes(

@@ -133,7 +133,9 @@ def write_runs_index(runs_dir: Path, rows: list[dict[str, Any]]) -> tuple[Path, 
         path = runs_dir / row["path"]
         row = dict(row)
         row["href"] = _link(path, runs_dir)
-        if row["kind"] == "run" and row["status"] != "unreadable" and path.is_dir():
+        # Only into real run directories (they have checkpoints/): never into copies of a run's
+        # files kept elsewhere, such as the artifacts of docs/results/ when --runs-dir is a checkout.
+        if row["kind"] == "run" and row["status"] != "unreadable" and (path / "checkpoints").is_dir():
             try:
                 row["report"] = _link(write_report([path], None), runs_dir)
                 written += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rnnlab.config import apply_overrides, config_to_dict, load_config, load_probe_config, resolve_config, resolve_probe_config
 from rnnlab.errors import ConfigError, UserError
@@ -86,7 +87,7 @@ def problems(raw: dict) -> list[str]:
         ("train.lr=fast", "train.lr = 'fast': Input should be a valid number"),
         ("train.lr=-1", "train.lr = -1: Input should be greater than 0"),
         ("train.lr=.nan", "train.lr = nan: Input should be a finite number"),
-        ("train.optimizer=adamm", "train.optimizer = 'adamm': Input should be 'adam', 'adamw' or 'sgd'"),
+        ("train.optimizer=adamm", "train.optimizer = 'adamm': Input should be 'adam', 'adamw', 'sgd' or 'rmsprop'"),
         ("model.name=lsmt", "model.name = 'lsmt': unknown model 'lsmt' (did you mean 'lstm'?); available: rnn, lstm, gru, bilstm, bigru"),
         ("task.name=long_dep", "task.name = 'long_dep': unknown task 'long_dep' (did you mean 'long_dependency'?)"),
         ("device=gpu", "device = 'gpu': must be one of auto, cpu, cuda, cuda:N, mps"),
@@ -136,3 +137,75 @@ def test_missing_config_file_suggests_shipped_ones(tmp_path: Path, monkeypatch):
     with pytest.raises(UserError) as e:
         load_config("configs/long_dependency_lstn.yaml")
     assert "did you mean 'long_dependency_lstm.yaml'" in str(e.value)
+
+
+# --- booleans are not numbers, and long lists of problems (issue 27, items 24 and 27) ---------------
+
+
+def _numeric_fields() -> list[tuple[type, str]]:
+    from rnnlab.config import ProbeConfig, ProbeSettings, RunConfig, TrainConfig, _is_numeric
+    from rnnlab.registry import MODELS, TASKS
+
+    classes = [RunConfig, TrainConfig, ProbeConfig, ProbeSettings, *(e.config for e in TASKS), *(e.config for e in MODELS)]
+    return [(cls, name) for cls in dict.fromkeys(classes) for name, f in cls.model_fields.items() if _is_numeric(f.annotation)]
+
+
+def test_every_numeric_setting_of_every_section_refuses_a_boolean():
+    from pydantic import ValidationError
+
+    fields = _numeric_fields()
+    assert len(fields) > 30  # seed, train.*, probe.*, every task's and model's sizes
+    for cls, name in fields:
+        with pytest.raises(ValidationError) as e:
+            cls.model_validate({name: True})
+        (error,) = [x for x in e.value.errors() if x["loc"] == (name,)]
+        assert error["msg"].startswith("Value error, a boolean (true/false, yes/no, on/off) is not a number; allowed: "), (cls, name)
+
+
+def test_booleans_still_set_boolean_settings():
+    cfg = resolve_config(apply_overrides(tiny_raw(), ["model.bidirectional=yes", "train.skip_nonfinite=true"]))
+    assert cfg.model.bidirectional is True and cfg.train.skip_nonfinite is True
+
+
+def test_a_setting_of_auto_or_a_number_refuses_a_boolean_and_takes_both():
+    """The shape of a `runtime.threads: auto | N` setting: the check reads the field's type, whatever it is."""
+    from typing import Annotated, Literal
+
+    from pydantic import Field, ValidationError
+
+    from rnnlab.config import Section
+
+    class Runtime(Section):
+        threads: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = "auto"
+
+    assert Runtime(threads="auto").threads == "auto" and Runtime(threads=4).threads == 4
+    with pytest.raises(ValidationError, match="a boolean .* is not a number; allowed: 'auto' or a whole number from 1 to 1024"):
+        Runtime(threads=True)
+
+
+def test_a_long_list_of_problems_shows_the_first_20_and_counts_the_rest():
+    error = ConfigError([f"train.junk_{i}: unknown key" for i in range(50)], "big.yaml")
+    lines = str(error).splitlines()
+    assert lines[0] == "invalid config big.yaml (50 problems, the first 20 listed):"
+    assert lines[1:21] == [f"  - train.junk_{i}: unknown key" for i in range(20)]
+    assert lines[21:] == ["  ... and 30 more"]
+    assert len(error.problems) == 50  # callers still get every one
+
+
+def test_a_huge_mapping_or_list_is_read_only_to_its_first_thousand_entries(tmp_path: Path):
+    path = tmp_path / "long.yaml"
+    raw = tiny_raw()
+    raw["task"]["seq_len"] = list(range(5000))
+    raw["model"].update({f"x{i}": i for i in range(1500)})
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))  # model: name, hidden_size, init, x0, x1, ...
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    found = e.value.problems
+    assert any(p.startswith("task.seq_len: 5,000 items (line ") and "only the first 1,000 were read" in p for p in found), found[:3]
+    assert any(p.startswith("model: 1,503 keys (line ") for p in found), found[:3]
+    assert "model.x996: unknown key" in " ".join(found) and "model.x997:" not in " ".join(found)
+
+
+def test_a_long_value_is_quoted_short_in_the_message():
+    found = problems(apply_overrides(tiny_raw(), ["name=" + "x" * 5000]))
+    assert len(found) == 1 and len(found[0]) < 300 and "(5,002 characters)" in found[0]

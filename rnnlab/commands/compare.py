@@ -3,7 +3,7 @@
     rnnlab compare lstm gru rnn --seq-len 100 --seeds 2
 
 Each model starts from its shipped config `configs/<task>_<model>.yaml` (long_dependency: the
-settings that work, LSTM chrono init, GRU update-gate bias 3; a model without one starts from
+settings that work, chrono init for LSTM and GRU alike; a model without one starts from
 `configs/<task>_lstm.yaml`, see config.shipped_config_for), or from `--config BASE.yaml` for any
 task; the options and then the `key=value` overrides apply to every run. For a given seed every model sees
 the same data stream (the task's generator is seeded by the run's seed, not by the model).
@@ -32,14 +32,17 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import RunConfig, apply_overrides, config_to_dict, derive_config, load_config, resolve_config, shipped_config_for
+from ..compare_plan import BadRun, read_plan, read_run
 from ..engine import FitResult, TrainingStopped, fit
 from ..rundir import read_json, read_metrics
 from ..errors import ConfigError, UserError
@@ -48,6 +51,8 @@ from ..plots import ACCURACY_YLIM, line_plot
 from ..registry import MODELS, TASKS, suggest
 from ..report import markdown_table, print_table, write_csv
 from ..rundir import create_run_dir, write_atomic, write_json
+from ..tasks.base import bidirectional_warning
+from ..threads import requested_threads, usable_cores
 
 __all__ = ["RESULT_COLUMNS", "CompareResult", "PlannedRun", "parse_seq_lens", "plan_runs", "compare", "plan", "collect", "steps_to"]
 
@@ -435,14 +440,18 @@ def compare(
             f"  [cyan]{m}[/]: {src} · init {getattr(c.model, 'init', '—')} · hidden {getattr(c.model, 'hidden_size', '—')} "
             f"· lr {c.train.lr:g} · up to {c.train.steps or '—'} steps", highlight=False
         )
+        warning = bidirectional_warning(TASKS.get(c.task.name).builder, c.model)
+        if warning:
+            console.print(f"    [yellow]{warning}[/]", highlight=False, soft_wrap=True)
     started = time.perf_counter()
     if jobs > 1:
-        try:
-            rows, stopped = _run_in_processes(runs, parent, jobs, console, progress)
-        except UserError:
-            _discard(parent, fresh_runs_dir)
-            raise
-        return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
+        with _Stop().installed() as stop:
+            try:
+                rows, stopped = _run_in_processes(runs, parent, jobs, console, progress, stop)
+            except UserError:
+                _discard(parent, fresh_runs_dir)
+                raise
+            return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
     rows: list[dict[str, Any]] = []
     stopped: TrainingStopped | None = None
     for i, run in enumerate(runs, start=1):
@@ -461,7 +470,39 @@ def compare(
                 _discard(parent, fresh_runs_dir)
             raise
         rows.append(_row(run, result))
-    return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
+    with _Stop().installed():  # a signal now is noted only: the runs are saved, and their results must be too
+        return _write_results(parent, runs, rows, models, seeds, sources, console, started, stopped)
+
+
+# SIGHUP: the terminal closed; handled like SIGTERM.
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+class _Stop:
+    """SIGINT, SIGTERM and SIGHUP while compare's jobs run and its results are written. The handler
+    only notes the first signal; the loop that waits for the jobs reads it, passes it on to each
+    job once and waits for them to save. Any later signal is ignored: obeying it (a KeyboardInterrupt
+    raised while the jobs save, or the default SIGTERM) would lose what the first is saving, the
+    jobs' last checkpoints and the comparison's results.csv, results.md and summary.json."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    @contextmanager
+    def installed(self) -> Iterator["_Stop"]:
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield self
+            return
+        previous = {s: signal.signal(s, self._note) for s in _STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 def _discard(parent: Path, fresh_runs_dir: bool) -> None:
@@ -487,6 +528,10 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
     write_csv(parent / "results.csv", rows, RESULT_COLUMNS)
     title = f"rnnlab compare {' '.join(models)} · {task_name}"
     _write_markdown(parent / "results.md", title, aggregate, rows, chance, plots)
+    warnings = {r.model: w for r in runs if (w := bidirectional_warning(TASKS.get(r.cfg.task.name).builder, r.cfg.model))}
+    if warnings:  # beside the results as well: such a score is no memory result
+        with (parent / "results.md").open("a", encoding="utf-8") as f:
+            f.write("".join(f"\n> {w}\n" for w in warnings.values()))
     public_rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     wall = round(time.perf_counter() - started, 3) if wall is None else wall
     write_json(
@@ -498,6 +543,7 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
             "seq_lens": sorted({r.seq_len for r in runs if r.seq_len is not None}),
             "seeds": seeds,
             "configs": sources,
+            **({"warnings": warnings} if warnings else {}),
             "chance": chance,
             "planned_runs": len(runs),
             "finished_runs": len(finished),
@@ -514,6 +560,8 @@ def _write_results(parent: Path, runs: list[PlannedRun], rows: list[dict[str, An
     if chance is not None and not math.isnan(chance):
         notes.insert(0, f"{_chance_label(rows)} {100 * chance:.1f}%" + _baselines(rows))
     console.print(f"[dim]{' · '.join(notes)}[/]")
+    for w in warnings.values():
+        console.print(f"[yellow]{w}[/]", highlight=False, soft_wrap=True)
     console.print(f"{len(finished)} of {len(runs)} runs finished in {wall:.0f}s · results: [bold]{parent}[/] (results.csv, results.md, plots/)")
     if stopped:
         cut = len(rows) - len(finished)
@@ -547,17 +595,6 @@ def _write_plan(parent: Path, runs: list[PlannedRun]) -> list[Path]:
     return paths
 
 
-def _read_plan(parent: Path) -> list[PlannedRun]:
-    path = parent / "plan.json"
-    if not path.is_file():
-        raise UserError(f"{parent} has no plan.json: --collect reads a directory written by rnnlab compare ... --plan (or --jobs)")
-    try:
-        entries = read_json(path)["runs"]
-        return [PlannedRun(e["model"], e["seq_len"], e["seed"], load_config(parent / e["config"]), e["source"]) for e in entries]
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{path} is damaged ({e}); plan the comparison again with --plan") from None
-
-
 def _run_dir_of(parent: Path, name: str) -> Path | None:
     """The newest run directory in `parent` whose config.yaml names the run `name`."""
     found = []
@@ -586,7 +623,8 @@ def _train_command(config: Path, parent: Path) -> list[str]:
     return ["rnnlab", "train", str(config), "--runs-dir", str(parent), "--no-progress"]
 
 
-def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: Console, progress: bool) -> tuple[list[dict[str, Any]], TrainingStopped | None]:
+def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: Console, progress: bool,
+                      stop: _Stop) -> tuple[list[dict[str, Any]], TrainingStopped | None]:  # fmt: skip
     """Each run a `rnnlab train` process, `jobs` at a time, each with cores // jobs threads (set
     before torch starts: a thread count torch picks for itself would oversubscribe the cores)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -594,8 +632,14 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
     configs = _write_plan(parent, runs)
     logs = parent / "logs"
     logs.mkdir(exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    requested, inherited = requested_threads(), os.environ.get("OMP_NUM_THREADS", "").strip()
+    if isinstance(requested, int):  # --threads N: each job gets N
+        threads = str(requested)
+    elif inherited and requested is None:  # the user's OMP_NUM_THREADS, passed on as it is
+        threads = inherited
+    else:  # auto: the cores this process may use, shared (jobs deciding alone, at once, would all take them)
+        threads = str(max(1, usable_cores() // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     console.print(f"  {jobs} jobs at once, {threads} thread(s) each; logs in {logs}", highlight=False)
     pending = list(zip(runs, configs))
     running: dict[subprocess.Popen, tuple[PlannedRun, Any]] = {}
@@ -609,18 +653,12 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
     # Each job runs in its own process group, so a Ctrl-C in the terminal reaches this process only
     # and each job gets exactly one SIGINT from here: a second one would stop a job that is still
     # setting up at once, before it could save anything. SIGTERM and SIGHUP are passed on the same way.
-    signum = signal.SIGINT
-
-    def forward(sig: int, frame: Any) -> None:
-        nonlocal signum
-        signum = sig
-        raise KeyboardInterrupt
-
-    previous = ({s: signal.signal(s, forward) for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None}
-                if threading.current_thread() is threading.main_thread() else {})  # fmt: skip
+    # `stop` notes the signal (see _Stop); this loop reads it within 0.2 s.
     try:
         with bar:
             while pending or running:
+                if stop.signum is not None:
+                    raise KeyboardInterrupt
                 while pending and len(running) < jobs and user_error is None:
                     run, config = pending.pop(0)
                     log = (logs / f"{run.cfg.run_name}.log").open("w")
@@ -646,7 +684,8 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
                     bar.advance(task)
                 if running:
                     time.sleep(0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # from the loop, or Ctrl-C where `stop` could not be installed
+        signum = stop.signum or signal.SIGINT
         for proc in running:
             if proc.poll() is None:
                 proc.send_signal(signum)
@@ -661,9 +700,6 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
             if row is not None:
                 done[order[id(run)]] = row
         stopped = TrainingStopped("compare interrupted", 128 + signum, None)  # type: ignore[arg-type]
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     if user_error is not None:
         for proc in running:
             proc.kill()
@@ -693,32 +729,52 @@ def plan(runs: list[PlannedRun], *, runs_dir: str | Path = "runs", console: Cons
 
 
 def collect(parent: Path, *, console: Console | None = None) -> CompareResult:
-    """results.csv, results.md and the plots from the planned runs in `parent` that have run."""
+    """results.csv, results.md and the plots from the planned runs in `parent` that have run.
+
+    Every file is read and checked first (compare_plan.py). A run whose files are damaged is
+    skipped with a line naming it and the problem; when no run is left to collect, nothing is
+    written (earlier results stay as they were) and the UserError lists why.
+    """
     console = console or Console()
     parent = Path(parent)
     if not parent.is_dir():
         raise UserError(f"no comparison directory {parent}")
-    runs = _read_plan(parent)
+    entries, skipped = read_plan(parent)
+    planned = len(entries) + len(skipped)
+    runs = [PlannedRun(e.model, e.seq_len, e.seed, e.cfg, e.source) for e in entries]
     rows, missing = [], []
     for run in runs:
-        run_dir = _run_dir_of(parent, run.cfg.run_name)
-        row = _row_from_disk(run, run_dir) if run_dir is not None else None
-        if row is None:
+        try:
+            found = read_run(parent, run.cfg.run_name)
+        except BadRun as e:
+            skipped.append((run.cfg.run_name, str(e)))
+            continue
+        if found is None:
             missing.append(run.cfg.run_name)
         else:
-            rows.append(row)
+            rows.append(_row(run, FitResult(found.run_dir, found.summary, found.history)))
+    for name, why in skipped:
+        console.print(f"[yellow]skipped {escape(name)}: {escape(why)}[/]", highlight=False, soft_wrap=True)
     if not rows:
+        if skipped:
+            raise UserError(f"nothing collected from {parent}: {len(skipped)} of {planned} planned runs skipped (see above), "
+                            f"{len(missing)} not started; results.csv, results.md and summary.json were left as they were. "
+                            f"Repair or re-run the skipped runs (rnnlab train {parent / 'configs'}/RUN.yaml --runs-dir {parent}), "
+                            "then collect again")  # fmt: skip
         raise UserError(f"none of the {len(runs)} planned runs in {parent} has started; run the commands rnnlab compare --plan printed")
     models = list(dict.fromkeys(r.model for r in runs))
     sources = {}
     for r in runs:
         sources.setdefault(r.model, r.source)
     wall = sum(r["wall_time_s"] or 0 for r in rows)
+    # A skipped run is missing from the results as much as one not started: the summary says "incomplete".
     result = _write_results(parent, runs, rows, models, len({r.seed for r in runs}), sources, console, time.perf_counter(),
-                            None, missing=missing, wall=round(wall, 3))  # fmt: skip
+                            None, missing=missing + [name for name, _ in skipped], wall=round(wall, 3))  # fmt: skip
     unfinished = [r["run_dir"] for r in rows if r["status"] not in ("completed", "diverged", "failed")]
     if missing:
-        console.print(f"[yellow]missing ({len(missing)} of {len(runs)}, not started yet): {', '.join(missing)}[/]", highlight=False)
+        console.print(f"[yellow]missing ({len(missing)} of {planned}, not started yet): {', '.join(missing)}[/]", highlight=False)
+    if skipped:
+        console.print(f"[yellow]skipped ({len(skipped)}, damaged; see above): {escape(', '.join(name for name, _ in skipped))}[/]", highlight=False)
     if unfinished:
         console.print(f"[yellow]not finished ({len(unfinished)}; resume with rnnlab train --resume RUN): "
                       f"{', '.join(Path(u).name for u in unfinished)}[/]", highlight=False)  # fmt: skip

@@ -1,13 +1,15 @@
 """`rnnlab inspect`: watch a trained recurrent network's gates and memory at work, step by step.
 
-    rnnlab inspect runs/<run>                                 # example 0 of the test split
-    rnnlab inspect runs/<run> --example 7 --split val --units 5
+    rnnlab inspect runs/<run>                                 # example 0 of the validation split
+    rnnlab inspect runs/<run> --example 7 --split test --units 5
     rnnlab inspect runs/<imdb run> "a great film, I loved it" "dull and far too long"
+    rnnlab inspect runs/<tagging run> "the old man the boats"  # each word's tag, and the gates
 
 Loads the run's best checkpoint (whichever implementation trained it), swaps in the readable
 reference cells of models/cells.py with recording on (same weights: tests/test_cells.py proves
-them equal to PyTorch's kernels), runs them in float32 on the CPU on one input, and writes
-RUN/inspect/<time>-<what>/:
+them equal to PyTorch's kernels), runs them on the CPU on one input in the run's precision (bf16
+under autocast where the run trained in it and this CPU computes it natively, as `evaluate` and
+`predict` do; else float32), and writes RUN/inspect/<time>-<what>/ (figures: rnnlab/inspect_plots.py):
 
     heatmap_<name>.png   units x time steps of every gate and of the state (LSTM: cell; GRU and
                          RNN: hidden), one panel per layer and direction; text as x labels
@@ -18,7 +20,8 @@ RUN/inspect/<time>-<what>/:
                          true steps only; `tokens` and `token_ids` (T,)
     summary.json         per gate: mean and the fractions above 0.9 and below 0.1; the memory
                          carriers; the parameters of each layer split into its gate blocks;
-                         for a classifier that max-pools (the IMDb models): the deciders
+                         the precision it ran in; for a classifier that max-pools (the IMDb
+                         models): the deciders
 
 and prints the same figures, the chapter's parameter count (LSTM 4 gate blocks, GRU 3) computed
 from the weights, and the paths written.
@@ -26,12 +29,16 @@ from the weights, and the paths written.
 
 from __future__ import annotations
 
-import math
+import errno
+import os
 import re
+import shlex
+import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -39,25 +46,28 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..contract import ClassifiesText, GeneratesText
+from ..contract import IGNORE_INDEX, ClassifiesText, GeneratesText, TagsText
 from ..engine import load_run_model
 from ..errors import UserError
+from ..gateview import write_gate_page
 from ..models.cells import BLOCK_NAMES, param_count
 from ..models.recurrent import RecurrentNet
 from ..rundir import create_run_dir, resolve_run, write_json
+from ..runtime import autocast_for
 from ..tasks.base import TokenTask
 
-__all__ = ["inspect", "inspect_input", "parameter_blocks", "MAX_INSPECT_TOKENS"]
+__all__ = ["inspect", "inspect_input", "precision_for", "parameter_blocks", "MAX_INSPECT_TOKENS"]
 
 # IMDb reviews are at most ~2,700 tokens; a longer text is read up to here, as `rnnlab predict` does.
 MAX_INSPECT_TOKENS = 5_000
 SATURATED_HIGH, SATURATED_LOW = 0.9, 0.1
 # The state each cell carries from step to step, and the gate that decides how much of it to keep
 # (PyTorch's GRU update gate z weights the old state: h_t = (1 - z) h~ + z h_{t-1}).
-STATE = {"rnn": "hidden", "lstm": "cell", "gru": "hidden"}
-KEEP_GATE = {"rnn": None, "lstm": "forget_gate", "gru": "update_gate"}
-MAX_X_LABELS = 60  # token labels on a heat map (each costs time to draw); longer texts show every k-th token
-MAX_LINE_TOKENS = 40  # a line plot names every token up to this length; beyond, it counts steps
+# What holds each cell's memory, and the gate (if any) whose high value means "keep it".
+STATE = {"rnn": "hidden", "lstm": "cell", "gru": "hidden",
+         "mingru": "hidden", "minlstm": "hidden", "lru": "state_modulus", "indrnn": "hidden", "exprnn": "hidden"}  # fmt: skip
+KEEP_GATE = {"rnn": None, "lstm": "forget_gate", "gru": "update_gate",
+             "mingru": None, "minlstm": "forget_gate", "lru": None, "indrnn": None, "exprnn": None}  # fmt: skip
 
 
 @dataclass
@@ -81,9 +91,9 @@ def _example(task: Any, split: str, n: int) -> _Input:
     seen = 0
     for batch in task.eval_batches(split):
         index = batch.extra.get("index")
-        if index is not None:
-            hit = (torch.as_tensor(index) == n).nonzero().flatten()
-            row = int(hit[0]) if len(hit) else None
+        if index is not None:  # compared as Python ints: torch cannot hold an n past 2**63 (OverflowError)
+            positions = torch.as_tensor(index).tolist()
+            row = positions.index(n) if n in positions else None
         else:
             row = n - seen if n < seen + len(batch) else None
         seen += len(batch)
@@ -110,6 +120,14 @@ def _tokens(task: Any, ids: torch.Tensor) -> tuple[list[str], bool]:
 def _text(task: Any, text: str, i: int, run: Path, task_name: str) -> _Input:
     if not text.strip():
         raise UserError(f"text {i} is empty; give some words, e.g. rnnlab inspect {run} \"a great film\"")
+    words = re.findall(r"[a-z0-9]+", text.lower())[:4]
+    slug = "-".join(words)[:40].strip("-") or "input"
+    short = text if len(text) <= 60 else text[:57] + "..."
+    what, description = f"text-{slug}", f"text {short!r}"
+    if isinstance(task, TagsText):  # the words as the tagging task splits them; unknown ones read as <unk>
+        batch, (split,) = task.encode_words([text])
+        inputs = batch.inputs[:, : min(int(batch.lengths[0]), MAX_INSPECT_TOKENS)]
+        return _Input(what, description, inputs, split[: inputs.size(1)], True)
     if isinstance(task, ClassifiesText):
         batch, _ = task.encode_texts([text], max_tokens=MAX_INSPECT_TOKENS)
         inputs = batch.inputs[:, : int(batch.lengths[0])]
@@ -120,10 +138,7 @@ def _text(task: Any, text: str, i: int, run: Path, task_name: str) -> _Input:
             f"{run} is a run of task '{task_name}', which reads no text; inspect one of its examples instead: "
             f"rnnlab inspect {run} --example 0"
         )
-    words = re.findall(r"[a-z0-9]+", text.lower())[:4]
-    slug = "-".join(words)[:40].strip("-") or "input"
-    short = text if len(text) <= 60 else text[:57] + "..."
-    return _Input(f"text-{slug}", f"text {short!r}", inputs, *_tokens(task, inputs[0]))
+    return _Input(what, description, inputs, *_tokens(task, inputs[0]))
 
 
 # --- what the cells did -----------------------------------------------------------------------------
@@ -196,6 +211,16 @@ def parameter_blocks(model: RecurrentNet) -> list[dict[str, Any]]:
     themselves; beside them what a vanilla RNN, an LSTM and a GRU of the same sizes would hold
     (the chapter's comparison: G gate blocks of H x (F + H) weights and 2H biases each)."""
     rows = []
+    if model.cell not in BLOCK_NAMES:  # a cell after the chapter's: its own parameter tensors
+        for i, directions in enumerate(model.layers):
+            for d, m in enumerate(directions):
+                h, f = m.hidden_size, m.input_size
+                rows.append({
+                    "layer": i, "direction": ("forward", "backward")[d], "input_size": f, "hidden_size": h,
+                    "blocks": {name: p.numel() for name, p in m.named_parameters()}, "total": m.param_count(),
+                    "same_sizes": {mode: param_count(mode, f, h) for mode in ("rnn", "lstm", "gru")},
+                })  # fmt: skip
+        return rows
     names = BLOCK_NAMES[model.cell]
     for i, directions in enumerate(model.layers):
         for d, m in enumerate(directions):
@@ -220,6 +245,13 @@ def _prediction(task: Any, model: RecurrentNet, logits: torch.Tensor, item: _Inp
             out["target"] = round(float(item.target), 4)
         return out
     probs = logits.float().softmax(-1)
+    if model.spec.per_step and isinstance(task, TagsText):  # a tagger: each word's tag
+        p, best = probs[0].max(-1)  # (T,) each
+        out = {"words": item.tokens, "tags": [task.tag_names[int(j)] for j in best],
+               "probabilities": [round(float(x), 4) for x in p]}  # fmt: skip
+        if isinstance(item.target, list):  # an example: its gold tags (None for an untagged word)
+            out["target"] = [task.tag_names[t] if t != IGNORE_INDEX else None for t in item.target]
+        return out
     if model.spec.per_step:  # a language model: what it expects after the last step
         p = probs[0, -1]
         token = int(p.argmax())
@@ -234,12 +266,29 @@ def _prediction(task: Any, model: RecurrentNet, logits: torch.Tensor, item: _Inp
     return out
 
 
+def precision_for(cfg: Any) -> tuple[Callable[[], Any], str, str]:
+    """The forward pass's context, the precision it runs in, and why, when not the run's own: the
+    run's precision, as `evaluate` and `predict` use it (bf16 autocast where the run trained in
+    bf16 and this CPU computes it natively), else fp32, which is always a correct answer."""
+    wanted = cfg.train.precision
+    try:
+        autocast, _, _, precision = autocast_for(wanted, torch.device("cpu"))
+    except UserError:  # e.g. a CUDA fp16 run, or bf16 on a CPU without bf16 units
+        return nullcontext, "fp32", f"the run's {wanted} is not available on this CPU"
+    if wanted == "auto" and precision == "fp32":
+        return autocast, "fp32", "train.precision auto: this CPU has no native bf16"
+    return autocast, precision, ""
+
+
 def inspect_input(
-    run: Path, cfg: Any, task: Any, model: RecurrentNet, item: _Input, *, units: int, trained_with: str
+    run: Path, cfg: Any, task: Any, model: RecurrentNet, item: _Input, *, units: int, trained_with: str,
+    autocast: Callable[[], Any] = nullcontext, precision: str = "fp32", precision_note: str = "",
 ) -> dict[str, Any]:
-    """Run the recording reference cells on one input; write the arrays, plots and summary."""
+    """Run the recording reference cells on one input under `autocast`; write the arrays, plots and summary."""
+    from .. import inspect_plots as plots  # matplotlib only once there is something to draw
+
     started = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast():
         logits = model(item.inputs, torch.tensor([item.inputs.size(1)]))
         recorded = model.recorded()
     cell = model.cell
@@ -254,6 +303,7 @@ def inspect_input(
 
     summary: dict[str, Any] = {
         "run": str(run), "task": cfg.task.name, "model": cfg.model.name, "cell": cell, "trained_with": trained_with,
+        "precision": precision, **({"precision_note": precision_note} if precision_note else {}),
         "input": item.description, "steps": len(item.tokens), "prediction": _prediction(task, model, logits, item),
         "gates": {key: _fractions(v) for key, v in arrays.items() if key.rsplit(".", 1)[1] in gates},
         "memory_carriers": {
@@ -273,14 +323,14 @@ def inspect_input(
     written.append(out_dir / "gates.npz")
     title = f"{run.name}: {item.description}"
     for name in [*gates, STATE[cell]]:
-        written.append(_heatmap(out_dir / f"heatmap_{name}.png", {p: arrays[_key(p, name)] for p in panels},
+        written.append(plots.heatmap(out_dir / f"heatmap_{name}.png", {p: arrays[_key(p, name)] for p in panels},
                                      item.tokens, item.is_text, name, title))  # fmt: skip
     if gates:
         means = {p: {g: arrays[_key(p, g)] for g in gates} for p in panels}
-        written.append(_gate_means(out_dir / "gate_means.png", means, item.tokens, item.is_text, title))
+        written.append(plots.gate_means(out_dir / "gate_means.png", means, item.tokens, item.is_text, title))
     carriers = {p: summary["memory_carriers"][f"layer{p[0]}.{p[1]}"]["units"] for p in panels}
     keep = KEEP_GATE[cell]
-    written.append(_memory_carriers_plot(
+    written.append(plots.memory_carriers_plot(
         out_dir / "memory_carriers.png", {p: arrays[_key(p, STATE[cell])] for p in panels},
         {p: arrays[_key(p, keep)] for p in panels} if keep else None, carriers, STATE[cell], keep,
         item.tokens, item.is_text, title,
@@ -301,158 +351,30 @@ def _ids(inputs: torch.Tensor) -> np.ndarray:
 
 
 def _new_dir(run: Path, what: str) -> Path:
+    """RUN/inspect/<time>-<what>; a read-only run is refused with a copy command that works."""
     parent = run / "inspect"
     try:
         parent.mkdir(exist_ok=True)
+        # access() also says no on a read-only file system, where root's permissions do not help
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable by you")
     except OSError as e:
-        raise UserError(f"cannot write {parent}: {e.strerror or e}; copy the run somewhere writable and inspect the copy") from None
+        src, copy = shlex.quote(str(run)), shlex.quote(str(Path(tempfile.gettempdir()) / run.name))
+        raise UserError(
+            f"cannot write into {parent} ({e.strerror or e}): inspect writes its pictures inside the run. Copy the run "
+            f"somewhere writable and inspect the copy: cp -r {src} {copy} && rnnlab inspect {copy}"
+        ) from None
     return create_run_dir(parent, what)
-
-
-# --- plots ----------------------------------------------------------------------------------------
-
-_CMAPS = {"cell": ("RdBu_r", None), "hidden": ("RdBu_r", 1.0), "candidate": ("RdBu_r", 1.0)}
-
-
-def _panel_name(panel: tuple[int, str], panels: int) -> str:
-    return "" if panels == 1 else f"layer {panel[0]} {panel[1]}: "
-
-
-def _x_labels(ax: Any, tokens: list[str], is_text: bool) -> str:
-    """Tokens under the columns (every k-th for long texts), or a step axis; returns a note for the title."""
-    from matplotlib.transforms import blended_transform_factory
-
-    t = len(tokens)
-    if is_text:
-        width = ax.get_position().width * ax.figure.get_figwidth()  # inches
-        step = max(1, math.ceil(t / min(MAX_X_LABELS, int(8 * width))))  # about 8 rotated labels an inch
-        # Plain texts under the columns: a third of the time of as many tick labels.
-        ax.set_xticks([])
-        below = blended_transform_factory(ax.transData, ax.transAxes)
-        size = 6 if t > 40 else 8
-        for i in range(0, t, step):  # "$" would start matplotlib's mathtext
-            ax.text(i, -0.015, tokens[i].replace("$", r"\$"), rotation=90, ha="center", va="top", fontsize=size, transform=below)
-        return f" ({t} tokens, every {step}th shown)" if step > 1 else ""
-    ax.set_xlabel("t" + (f"  ({tokens[0]} at t = 0)" if tokens and tokens[0] != "·" else ""))
-    return ""
-
-
-def _names_tokens(tokens: list[str], is_text: bool) -> bool:
-    """Whether a line plot writes the tokens along its x axis (and so needs room below it)."""
-    return is_text and len(tokens) <= MAX_LINE_TOKENS
-
-
-def _step_axis(ax: Any, tokens: list[str], is_text: bool) -> None:
-    """The x axis of a line plot: whole steps (a line's points are steps, never 0.5), and for a text
-    short enough to read along the axis, its tokens."""
-    from matplotlib.ticker import MaxNLocator
-
-    if _names_tokens(tokens, is_text):
-        ax.set_xticks(range(len(tokens)), [tok.replace("$", r"\$") for tok in tokens], rotation=90, fontsize=7)
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("t")
-
-
-def _figure(rows: int, cols: int, panel_w: float, panel_h: float, *, left: float = 0.8, right: float = 0.3,
-            bottom: float = 0.6, top: float = 0.6, hspace: float = 0.45, wspace: float = 0.8) -> tuple[Any, Any]:
-    """A grid of panels with margins fixed in inches: no tight_layout, which draws every figure
-    twice and took half of inspect's time."""
-    from ..plots import plt
-
-    width = left + right + cols * panel_w + (cols - 1) * wspace
-    height = bottom + top + rows * panel_h + (rows - 1) * hspace
-    fig, axes = plt.subplots(rows, cols, figsize=(width, height), dpi=100, squeeze=False)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                        hspace=hspace / panel_h, wspace=wspace / panel_w)  # fmt: skip
-    return fig, axes
-
-
-def _save(fig: Any, path: Path) -> Path:
-    from ..plots import plt
-
-    fig.savefig(path, pil_kwargs={"compress_level": 1})  # 3x faster to write than the default level 6
-    plt.close(fig)
-    return path
-
-
-def _heatmap(path: Path, panels: dict[tuple[int, str], np.ndarray], tokens: list[str], is_text: bool, name: str, title: str) -> Path:
-    """Units (rows) x time steps (columns), one panel per layer and direction."""
-    t, h = next(iter(panels.values())).shape
-    cmap, bound = _CMAPS.get(name, ("viridis", None))
-    fig, axes = _figure(len(panels), 1, min(16.0, max(6.0, 0.03 * t)), min(4.0, max(1.4, 0.06 * h)),
-                        right=1.0, bottom=1.1 if is_text else 0.6, hspace=0.25)  # fmt: skip
-    if name.endswith("_gate"):
-        vmin, vmax = 0.0, 1.0
-    else:  # a state: symmetric around 0, one scale for every panel
-        top = bound or max(max(float(np.abs(v).max()) for v in panels.values()), 1e-6)
-        vmin, vmax = -top, top
-    for ax, (panel, values) in zip(axes[:, 0], panels.items()):
-        image = ax.imshow(values.T, aspect="auto", interpolation="nearest", cmap=cmap, vmin=vmin, vmax=vmax, origin="lower")
-        ax.set_ylabel(f"{_panel_name(panel, len(panels))}unit", fontsize=8)
-        if ax is not axes[-1, 0]:
-            ax.set_xticks([])
-    fig.colorbar(image, ax=list(axes[:, 0]), pad=0.01, fraction=0.03 if len(panels) == 1 else 0.02, aspect=10 * len(panels))
-    note = _x_labels(axes[-1, 0], tokens, is_text)
-    axes[0, 0].set_title(f"{title}: {name.replace('_', ' ')}{note}", fontsize=9)
-    return _save(fig, path)
-
-
-def _gate_means(path: Path, gates: dict, tokens: list[str], is_text: bool, title: str) -> Path:
-    """Each gate's mean over the units against time; one panel per layer and direction."""
-    panels = list(gates)
-    fig, axes = _figure(len(panels), 1, 6.5, 2.6, right=1.7, top=0.7, hspace=0.35, bottom=1.1 if _names_tokens(tokens, is_text) else 0.6)
-    for ax, panel in zip(axes[:, 0], panels):
-        for gate, values in gates[panel].items():
-            ax.plot(values.mean(axis=1), label=gate.replace("_", " "), linewidth=1.5)
-        ax.set(ylabel=f"{_panel_name(panel, len(panels))}mean", ylim=(-0.02, 1.02))
-        ax.yaxis.label.set_fontsize(8)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    axes[0, 0].set_title(f"{title}: each gate's mean over the units", fontsize=9)
-    for ax in axes[:, 0]:
-        _step_axis(ax, tokens, is_text)
-        if ax is not axes[-1, 0]:
-            ax.set_xticklabels([])
-            ax.set_xlabel("")
-    return _save(fig, path)
-
-
-def _memory_carriers_plot(
-    path: Path, states: dict, keeps: dict | None, carriers: dict, state: str, keep: str | None,
-    tokens: list[str], is_text: bool, title: str,
-) -> Path:
-    """Left: the carriers' state against time; right: their keep gate."""
-    cols = 2 if keeps is not None else 1
-    fig, axes = _figure(len(states), cols, 5.2, 2.6, top=0.8, hspace=0.5, right=1.1, bottom=1.1 if _names_tokens(tokens, is_text) else 0.6)
-    for row, (panel, values) in enumerate(states.items()):
-        units = carriers[panel]
-        prefix = _panel_name(panel, len(states))
-        for u in units:
-            axes[row, 0].plot(values[:, u], label=f"unit {u}", linewidth=1.4)
-        axes[row, 0].set(title=f"{prefix}{state} state of the {len(units)} steadiest units", ylabel=state)
-        if keeps is not None:
-            for u in units:
-                axes[row, 1].plot(keeps[panel][:, u], linewidth=1.4)
-            axes[row, 1].set(title=f"{prefix}their {keep.replace('_', ' ')}", ylabel=keep, ylim=(-0.02, 1.02))
-        for ax in axes[row]:
-            ax.title.set_fontsize(9)
-            ax.grid(alpha=0.3)
-            _step_axis(ax, tokens, is_text)
-            if row < len(states) - 1:
-                ax.set_xticklabels([])
-                ax.set_xlabel("")
-        # one legend a row, outside: loc="best" would search every point of every line (slow)
-        axes[row, 0].figure.legend(*axes[row, 0].get_legend_handles_labels(), fontsize=7, loc="upper left",
-                                   bbox_to_anchor=(1.01, 1.0), bbox_transform=axes[row, -1].transAxes)  # fmt: skip
-    fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
 
 
 # --- the command -----------------------------------------------------------------------------------
 
 
 def _load(run: Path) -> tuple[Any, Any, RecurrentNet, str]:
+    if not (run / "config.yaml").is_file():
+        what = ("a comparison: name one of its runs" if (run / "plan.json").is_file()
+                else "a folder of runs: name one of them" if any(run.glob("*/config.yaml")) else "not a run directory")  # fmt: skip
+        raise UserError(f"{run} is {what} (rnnlab runs --runs-dir {run} lists the runs under it)")
     if not (run / "checkpoints" / "best.pt").is_file():
         hint = (f"continue it with: rnnlab train --resume {run}" if (run / "checkpoints" / "last.pt").is_file()
                 else "train one with: rnnlab train configs/long_dependency_lstm.yaml")  # fmt: skip
@@ -461,15 +383,17 @@ def _load(run: Path) -> tuple[Any, Any, RecurrentNet, str]:
     if not isinstance(model, RecurrentNet):
         raise UserError(
             f"{run} is a run of model '{cfg.model.name}', which has no recurrent cells to inspect; "
-            "inspect a run of rnn, lstm, gru, bilstm or bigru (e.g. rnnlab train configs/long_dependency_lstm.yaml)"
+            "inspect a run of a recurrent model (rnn, lstm, gru, mingru, lru, ...: rnnlab list), e.g. of rnnlab train configs/long_dependency_lstm.yaml"
         )
     trained_with = model.cfg.implementation
+    # Weights in fp32, as training keeps them; lower precision comes from autocast (precision_for).
     model.float().use_implementation("reference").set_recording(True)
     return cfg, task, model, trained_with
 
 
 def inspect(
-    run: Path, texts: list[str], *, example: int | None, split: str, units: int, console: Console
+    run: Path, texts: list[str], *, example: int | None, split: str, units: int, console: Console,
+    html: bool = False, examples: int = 20,
 ) -> list[dict[str, Any]]:
     """The command: one output directory per text (or the one example), a table of each."""
     if split not in ("val", "test"):
@@ -478,15 +402,22 @@ def inspect(
         raise UserError(f"--units {units}: show at least 1 unit, e.g. --units 4")
     if texts and example is not None:
         raise UserError("give texts or --example N, not both")
+    if examples < 0:
+        raise UserError(f"--examples {examples}: the threshold search reads the first N examples of --split; use 0 or more, e.g. --examples 20")
     for i, text in enumerate(texts, start=1):
         if not text.strip():
             raise UserError(f"text {i} is empty; give some words, e.g. rnnlab inspect {run} \"a great film\"")
     run = resolve_run(run)  # runs/<name> too; what is written goes into the run it names
     cfg, task, model, trained_with = _load(run)
+    autocast, precision, note = precision_for(cfg)
     items = [_text(task, t, i, run, cfg.task.name) for i, t in enumerate(texts, start=1)] if texts else [_example(task, split, example or 0)]
     summaries = []
     for item in items:
-        summary = inspect_input(run, cfg, task, model, item, units=units, trained_with=trained_with)
+        summary = inspect_input(run, cfg, task, model, item, units=units, trained_with=trained_with, autocast=autocast, precision=precision, precision_note=note)
+        if html:  # the interactive page, from the gates.npz just written (rnnlab/gateview.py)
+            pages = write_gate_page(Path(summary["files"][0]).parent, summary, model, task, item.inputs,
+                                    labels=lambda ids: _tokens(task, ids)[0], is_text=item.is_text, split=split, examples=examples)  # fmt: skip
+            summary["files"] += [str(p) for p in pages]
         _print(console, summary)
         summaries.append(summary)
     return summaries
@@ -496,12 +427,29 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _print(console: Console, s: dict[str, Any]) -> None:
-    pred = s["prediction"]
+_MAX_PRINTED_TAGS = 60  # word/tag pairs on the terminal; summary.json holds them all
+
+
+def _said(pred: dict[str, Any]) -> str:
+    """The model's answer in words: a label, the next token, a number (regression) or each word's tag."""
+    if "value" in pred:  # a regression, e.g. the adding problem's sum
+        return f"{pred['value']:g}" + (f", target {pred['target']:g}" if "target" in pred else "")
+    if "tags" in pred:
+        pairs = [f"{w}/{t}" for w, t in zip(pred["words"], pred["tags"])]
+        said = " ".join(pairs[:_MAX_PRINTED_TAGS]) + (f" ... ({len(pairs) - _MAX_PRINTED_TAGS:,} more)" if len(pairs) > _MAX_PRINTED_TAGS else "")
+        if "target" in pred:
+            scored = [(t, g) for t, g in zip(pred["tags"], pred["target"]) if g is not None]
+            said += f"; {sum(t == g for t, g in scored)} of {len(scored)} tagged words right"
+        return said
     said = (f"next token {pred['next_token']!r}" if "next_token" in pred else f"{pred['label']}") + f" ({_pct(pred['probability'])})"
-    if "target" in pred:
-        said += f", target {pred['target']}"
-    console.print(f"[bold]{escape(s['input'])}[/]: {s['steps']:,} steps, {s['cell']} cells; the model says {escape(said)}", soft_wrap=True)
+    return said + (f", target {pred['target']}" if "target" in pred else "")
+
+
+def _print(console: Console, s: dict[str, Any]) -> None:
+    said = _said(s["prediction"])
+    precision = s["precision"] + (f" ({s['precision_note']})" if s.get("precision_note") else "")
+    console.print(f"[bold]{escape(s['input'])}[/]: {s['steps']:,} steps, {s['cell']} cells in {precision}; "
+                  f"the model says {escape(said)}", soft_wrap=True)  # fmt: skip
     if s["gates"]:
         table = Table(title=f"gates over the {s['steps']:,} steps", title_justify="left")
         for col in ("layer", "gate", "mean", "> 0.9", "< 0.1"):
@@ -511,7 +459,7 @@ def _print(console: Console, s: dict[str, Any]) -> None:
             table.add_row(where, gate, f"{v['mean']:.3f}", _pct(v["above_0.9"]), _pct(v["below_0.1"]))
         console.print(table)
     else:
-        console.print("[dim]a vanilla RNN has no gates: only its hidden state is recorded[/]")
+        console.print(f"[dim]{s['cell']} cells have no gates: only their state is recorded[/]")
     first = next(iter(s["memory_carriers"].values()))
     keep = first["keep_gate"]
     table = Table(title=f"memory carriers: the units whose {first['state']} state changes least", title_justify="left")
@@ -559,6 +507,13 @@ def _print_parameters(console: Console, params: dict[str, Any], cell: str) -> No
     first = layers[0]
     same = first["same_sizes"]
     f, h = first["input_size"], first["hidden_size"]
+    if "gate_blocks" not in first:  # a cell after the chapter's: no H x (F + H) blocks (its module's docstring has the formula)
+        console.print(
+            f"with these sizes (F = {f}, H = {h}) an RNN has {same['rnn']:,}, an LSTM {same['lstm']:,}, a GRU {same['gru']:,}; "
+            f"this {cell} layer {first['total']:,}. Whole model: {params['model_total']:,} parameters.",
+            soft_wrap=True, highlight=False,
+        )  # fmt: skip
+        return
     console.print(
         f"each block holds H x (F + H) weights + 2H biases = {h} x ({f} + {h}) + {2 * h} = {h * (f + h) + 2 * h:,}; "
         f"with these sizes an RNN (1 block) has {same['rnn']:,}, an LSTM (4) {same['lstm']:,}, "

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UserError
@@ -42,7 +43,7 @@ from ..experiments import (
     stale_keys,
 )
 from ..jobs import Proc, run_processes, threads_per_job
-from ..rundir import write_atomic, write_json
+from ..rundir import create_run_dir, write_atomic, write_json
 
 __all__ = ["list_experiments", "check", "render", "reproduce"]
 
@@ -51,15 +52,19 @@ def list_experiments(names: list[str], console: Console) -> None:
     root = find_root()
     experiments = load_experiments(root)
     table = Table(title=f"{len(experiments)} experiments (experiments/*.yaml)", title_justify="left")
-    for col in ("name", "what", "page", "runs", "seeds", "data", "minutes", "artifact"):
-        table.add_column(col, justify="right" if col in ("seeds", "minutes") else "left", no_wrap=col not in ("what", "runs"),
-                         ratio=1 if col in ("what", "runs") else None)  # fmt: skip
+    table.add_column("experiment", ratio=1)
+    table.add_column("page", no_wrap=True)
+    table.add_column("seeds", justify="right", no_wrap=True)
+    table.add_column("min", justify="right", no_wrap=True)
+    table.add_column("artifact", no_wrap=True)
     total = 0.0
     for exp in select(experiments, names) if names else experiments.values():
         prov = _read(root / RESULTS_DIR / exp.name / "provenance.json")
         made = f"{(prov.get('commit') or '?')[:7]} {prov.get('date', '')[:10]}" if prov else "not run"
-        runs = ", ".join(exp.runs) if exp.runs else "script"
-        table.add_row(exp.name, exp.title, exp.page, runs, str(exp.seeds if exp.runs else 1), ", ".join(exp.data) or "-", f"{exp.minutes:g}", made)
+        runs = ", ".join(exp.runs) if exp.runs else exp.script or ""
+        data = f"; needs {', '.join(exp.data)}" if exp.data else ""
+        what = f"[bold]{escape(exp.name)}[/]\n{escape(exp.title)}\n[dim]{escape(runs)}{escape(data)}[/]"
+        table.add_row(what, exp.page, str(exp.seeds if exp.runs else 1), f"{exp.minutes:g}", made)
         total += exp.minutes
     console.print(table)
     console.print(f"expected wall time for all: {total:g} min on 2 cores, one job at a time", highlight=False)
@@ -107,22 +112,25 @@ def render(console: Console, *, write: bool = True) -> list[Path]:
     return changed
 
 
-def reproduce(names: list[str], *, seeds: int | None, jobs: int, allow_dirty: bool, runs_dir: Path | None, console: Console) -> None:
+def reproduce(names: list[str], *, seeds: int | None, jobs: int, allow_dirty: bool, runs_dir: Path | None, console: Console,
+              threads: int | None = None) -> None:
     root = find_root()
     experiments = load_experiments(root)
     if not names:
         raise UserError("name the experiments to run, e.g. rnnlab reproduce long_dependency_cells; rnnlab reproduce --list shows them")
     chosen = select(experiments, names)
+    _own_code(root)
     commit, clean = git_state(root)
     if not clean and not allow_dirty:
         raise UserError("the tree has uncommitted changes: an artifact must name the code that made it. "
                         "Commit first, or give --allow-dirty (the artifact then says so)")  # fmt: skip
     if jobs < 1:
         raise UserError(f"--jobs {jobs}: give 1 or more")
-    threads = threads_per_job(jobs)
+    if threads is None and os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():  # the user's choice, as compare takes it
+        threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
+    threads = threads if threads is not None else threads_per_job(jobs)
     data_env = _data_env({d for e in chosen for d in e.data}, root)
-    parent = Path(runs_dir or root / "runs") / f"reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
-    parent.mkdir(parents=True, exist_ok=False)
+    parent = create_run_dir(runs_dir or root / "runs", "reproduce")
     expected = sum(e.minutes * ((seeds or e.seeds) / e.seeds if e.runs else 1) for e in chosen)
     console.print(f"reproduce {', '.join(e.name for e in chosen)}: about {expected:.0f} min on 2 cores; "
                   f"{jobs} job(s) at once, {threads} thread(s) each; runs and logs in {parent}", highlight=False, soft_wrap=True)  # fmt: skip
@@ -130,6 +138,17 @@ def reproduce(names: list[str], *, seeds: int | None, jobs: int, allow_dirty: bo
     for exp in chosen:
         _run_one(exp, root, parent, seeds=seeds, jobs=jobs, threads=threads, prov=prov, data_env=data_env, console=console)
     console.print("next: rnnlab reproduce --render, to update the pages from the new artifacts", highlight=False)
+
+
+def _own_code(root: Path) -> None:
+    """The jobs run this checkout's code (python -m rnnlab from it): so must the command that checks
+    and records them, or one artifact would mix two versions of rnnlab."""
+    import rnnlab
+
+    here = Path(rnnlab.__file__).resolve().parent
+    if here != (root / "rnnlab").resolve():
+        raise UserError(f"this rnnlab is {here}, not the checkout's {root / 'rnnlab'}: an artifact must come from the code it "
+                        f"describes. Install the checkout (cd {root} && pip install -e .), then run reproduce again")  # fmt: skip
 
 
 def _data_env(needs: set[str], root: Path) -> dict[str, str]:
@@ -161,9 +180,9 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
     for job in todo:
         log = parent / "logs" / f"{exp.name}-{job.arm}-seed{job.seed}.log"
         if job.kind == "train":
-            argv = [sys.executable, "-m", "rnnlab", *job.argv, "--runs-dir", str(parent), "--no-progress"]
+            argv = [sys.executable, "-m", "rnnlab", *job.argv, "--runs-dir", str(parent), "--no-progress", "--threads", str(threads)]
         elif job.argv[0] == "rnnlab":
-            argv = [sys.executable, "-m", "rnnlab", *job.argv[1:], "--runs-dir", str(parent)]
+            argv = [sys.executable, "-m", "rnnlab", *job.argv[1:], "--runs-dir", str(parent), "--threads", str(threads)]
         else:
             argv = [sys.executable, str(root / job.argv[0]), *job.argv[1:]]
         imdb = data_env.get("RNNLAB_DATA_DIR", "")

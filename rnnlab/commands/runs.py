@@ -57,7 +57,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UserError
-from ..rundir import read_json, read_metrics
+from ..report_html import write_runs_index
+from ..rundir import partial_writes, read_json, read_metrics
 
 __all__ = ["runs", "collect_runs", "STATUSES", "SORT_KEYS", "STALE_AFTER_S"]
 
@@ -65,7 +66,7 @@ STALE_AFTER_S = 600.0
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed", "stopped", "stopped?", "unreadable")
 SORT_KEYS = ("start", "name", "task", "model", "status", "steps", "val", "test", "wall_time", "params")
 _ROW_KEYS = ("kind", "name", "start", "task", "model", "models", "params", "status", "steps",
-             "metric", "val", "test", "wall_time_s", "path", "reason")
+             "metric", "val", "test", "wall_time_s", "path", "reason", "partial_writes")
 _RUN_NAME = re.compile(r"^(\d{8})-(\d{6})(?:-(.*))?$")
 _RUN_FILES = {"summary.json", "config.yaml", "metrics.jsonl"}
 _NOT_SEARCHED = {"checkpoints", "plots"}  # inside a run or a group: weights and images, never runs
@@ -85,8 +86,10 @@ def runs(
     sort: str = "start",
     as_json: bool = False,
     console: Console | None = None,
+    html: bool = False,
 ) -> list[dict[str, Any]]:
     """List the runs under `runs_dir` as a table (or a JSON list with `as_json`); returns the rows shown.
+    With `html`, also RUNS_DIR/index.html of the same rows, each run's report.html written and linked.
 
     Filters match exactly; `model` also matches a comparison or probe that includes the model,
     and `status="stopped"` matches "stopped?" too (no quoting of the ? needed in a shell).
@@ -109,6 +112,11 @@ def runs(
 
     every = collect_runs(runs_dir)
     shown = _sorted([r for r in every if _matches(r, task, model, status)], sort)
+    if html:  # the same rows as a page (rnnlab/report_html.py)
+        page, reports = write_runs_index(runs_dir, shown)
+        if not as_json:  # stdout holds only the JSON
+            console.print(f"wrote {escape(str(page))} and {reports} run report(s); open it in a browser: "
+                          f"file://{escape(str(page.resolve()))}", highlight=False, soft_wrap=True)  # fmt: skip
     if as_json:
         # console.out: no markup, highlighting or wrapping, so the output is exactly the JSON
         console.out(json.dumps(shown, indent=2), highlight=False)
@@ -191,6 +199,7 @@ class _Walk:
         names = {p.name for p in entries}
         if names & _RUN_FILES:
             row = self._describe(path, names)
+            _note_partial_writes(row, path)
             self.rows.append(row)
             if row["kind"] == "run" and row["status"] != "unreadable":
                 return 1
@@ -315,6 +324,13 @@ class _Walk:
         else:
             row.update(status="stopped?", reason="no summary.json: the comparison did not finish (its runs are listed)")
         return row
+
+
+def _note_partial_writes(row: dict[str, Any], path: Path) -> None:
+    """A process killed while it wrote a checkpoint leaves the temporary file, as big as the
+    checkpoint; only a run's own process may still be writing one, so a live run's are not listed."""
+    if row["kind"] == "run" and row["status"] != "running":
+        row["partial_writes"] = [str(p.relative_to(path)) for p in partial_writes(path)] or None
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -566,29 +582,53 @@ def _print_notes(console: Console, rows: list[dict[str, Any]]) -> None:
         console.print(f"[{style}]{escape(r['status'])}[/] {escape(r['path'])}: {escape(r['reason'])}", highlight=False, soft_wrap=True)
     if len(notes) > _MAX_NOTES:
         console.print(f"... and {len(notes) - _MAX_NOTES} more (rnnlab runs --json shows every reason)", highlight=False)
+    for r in [r for r in rows if r["partial_writes"]][:_MAX_NOTES]:
+        files = r["partial_writes"]
+        console.print(
+            f"[yellow]unfinished writes[/] {escape(r['path'])}: {len(files)} temporary file(s) of a process killed while it "
+            f"wrote ({escape(', '.join(files))}); nothing reads them: delete them, or resume the run (rnnlab train "
+            "--resume), which removes them", highlight=False, soft_wrap=True,
+        )  # fmt: skip
 
 
+# Cells stay a few characters wide whatever a summary.json holds (`wall_time_s: 1e300` once
+# printed 300 digits and squeezed every other column away): out-of-range values read "?" or "> ...".
 def _count(n: int | None) -> str:
     if n is None:
         return "—"
+    if n < 0:
+        return "?"
     if n < 100_000:
         return f"{n:,}"
     if n < 1_000_000:
         return f"{n / 1e3:.0f}k"
-    return f"{n / 1e6:.1f}M"
+    if n < 1e9:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e9:.1f}B" if n < 1e12 else "> 999B"
 
 
 def _metric(v: float | None, metric: str | None) -> str:
     if v is None:
         return "—"
-    return f"{100 * v:.1f}%" if metric == "accuracy" else f"loss {v:.3g}"
+    if metric == "accuracy":
+        return f"{100 * v:.1f}%" if 0 <= v <= 1 else "?"
+    return f"loss {v:.3g}"
 
 
-def _duration(seconds: float) -> str:
+_YEAR_S = 365.25 * 86400
+
+
+def _duration(seconds: Any) -> str:
+    """12.5s, 3.2m, 5.0h, 4.1d, 2.3y; "> 1000y" past a thousand years; "?" for what is no duration
+    (negative, NaN, text). Big ints are compared, never divided, so they cannot overflow a float."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds or seconds < 0:
+        return "?"
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:
         return f"{seconds / 60:.1f}m"
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    if seconds < 2 * _YEAR_S:
+        return f"{seconds / 86400:.1f}d"
+    return f"{seconds / _YEAR_S:.1f}y" if seconds < 1000 * _YEAR_S else "> 1000y"

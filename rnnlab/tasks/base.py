@@ -111,7 +111,7 @@ def bidirectional_warning(task: Task | type[Task], model_cfg: Any) -> str | None
     return (
         f"warning: {model_cfg.name} is bidirectional and the answer is taken at the last step: "
         f"{task.backward_shortcut}, so its score here is no memory result. To measure memory, use a "
-        "one-directional model (lstm, gru, rnn); README: 'A bidirectional model reads the answer last'."
+        "one-directional model (lstm, gru, rnn, mingru, lru, ...); docs/memory.md: 'A bidirectional model reads the answer last'."
     )
 
 

@@ -1,0 +1,162 @@
+"""Results as code: experiments declared once, rerun over seeds, checked for staleness, rendered.
+
+    python -m pytest tests/test_reproduce.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from rnnlab.cli import app
+from rnnlab.experiments import load_experiments, render_files, render_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_repository_declares_at_least_20_experiments_each_with_its_wall_time(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    experiments = load_experiments(ROOT)
+    assert len(experiments) >= 20
+    code, out = invoke("reproduce", "--list")
+    assert code == 0, out
+    for name, exp in experiments.items():
+        assert name in out
+        assert exp.minutes > 0
+    assert "expected wall time for all" in out
+
+
+def test_no_artifact_on_main_is_stale(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code, out = invoke("reproduce", "--check")
+    assert code == 0, out
+    assert "stale" not in out.replace("0 stale", "")
+
+
+def test_the_committed_pages_equal_their_rendering_from_the_artifacts():
+    experiments = load_experiments(ROOT)
+    for path in render_files(ROOT):
+        text = path.read_text(encoding="utf-8")
+        assert render_text(text, experiments, ROOT, path.name) == text, f"{path} is out of date: run rnnlab reproduce --render"
+
+
+# --- a tiny checkout of our own ----------------------------------------------------------------
+
+TINY = {
+    "seed": 0,
+    "task": {"name": "long_dependency", "seq_len": 6, "num_classes": 4},
+    "model": {"name": "lstm", "hidden_size": 8},
+    "train": {"lr": 0.01, "batch_size": 8, "steps": 12, "eval_every": 6},
+}
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "lab"
+    (root / "experiments").mkdir(parents=True)
+    (root / "cfg").mkdir()
+    (root / "cfg" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (root / "experiments" / "tiny.yaml").write_text(yaml.safe_dump({
+        "title": "Tiny LSTM and GRU", "page": "memory", "seeds": 2, "minutes": 0.5,
+        "runs": {"lstm": "cfg/tiny.yaml", "gru": "cfg/tiny.yaml model.name=gru"},
+        "report": ["test.accuracy", "steps"],
+    }))  # fmt: skip
+    (root / "rnnlab").symlink_to(ROOT / "rnnlab")  # reproduce runs the checkout's own code, as in a real clone
+    (root / "docs").mkdir()
+    (root / "docs" / "memory.md").write_text("# Memory\n\nBefore.\n\n<!-- rnnlab:table tiny -->\nold\n<!-- rnnlab:end -->\n\nAfter.\n")
+    _git(root, "init", "-q")
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny")
+    monkeypatch.chdir(root)
+    return root
+
+
+def _metrics(folder: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+
+@pytest.mark.slow
+def test_reproduce_writes_per_seed_artifacts_an_aggregate_and_provenance_and_reruns_identically(checkout):
+    code, out = invoke("reproduce", "tiny", "--jobs", "1", "--runs-dir", checkout / "runs")
+    assert code == 0, out
+    art = checkout / "docs" / "results" / "tiny"
+    for arm in ("lstm", "gru"):
+        for seed in (0, 1):
+            folder = art / arm / f"seed-{seed}"
+            for name in ("config.yaml", "summary.json", "metrics.jsonl", "run.json"):
+                assert (folder / name).is_file(), folder / name
+            assert yaml.safe_load((folder / "config.yaml").read_text())["seed"] == seed
+            assert json.loads((folder / "run.json").read_text())["wall_s"] > 0
+    agg = json.loads((art / "aggregate.json").read_text())
+    assert set(agg) == {"lstm", "gru"}
+    stats = agg["lstm"]["test.accuracy"]
+    assert set(stats) == {"mean", "std", "min", "max", "n"} and stats["n"] == 2
+    assert stats["min"] <= stats["mean"] <= stats["max"]
+    prov = json.loads((art / "provenance.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True).stdout.strip()
+    assert prov["commit"] == head and prov["clean_tree"] is True and prov["allowed_dirty"] is False
+    assert {"model", "amx", "avx512_bf16", "cores"} <= set(prov["cpu"])
+    assert prov["torch"] and prov["python"] and prov["date"]
+    first = {p: _metrics(p.parent) for p in art.glob("*/seed-*/metrics.jsonl")}
+
+    # The same experiment again, at one thread: the same per-seed metrics.
+    code, out = invoke("reproduce", "tiny", "--runs-dir", checkout / "runs")
+    assert code == 0, out
+    assert {p: _metrics(p.parent) for p in art.glob("*/seed-*/metrics.jsonl")} == first
+
+    # The page's marked block is rendered from the artifact, the prose around it kept.
+    code, out = invoke("reproduce", "--render")
+    assert code == 0, out
+    page = (checkout / "docs" / "memory.md").read_text()
+    assert page.startswith("# Memory\n\nBefore.\n") and page.endswith("<!-- rnnlab:end -->\n\nAfter.\n")
+    assert "old" not in page and "| lstm |" in page and "± " in page and "over 2 seeds" in page
+
+    # Nothing stale; then one config changes and exactly that experiment is reported, by key.
+    assert invoke("reproduce", "--check")[0] == 0
+    cfg = checkout / "cfg" / "tiny.yaml"
+    cfg.write_text(cfg.read_text().replace("lr: 0.01", "lr: 0.02"))
+    code, out = invoke("reproduce", "--check")
+    assert code == 1
+    assert "tiny: cfg/tiny.yaml train.lr 0.01 → 0.02" in out
+    assert "rnnlab reproduce tiny" in flat(out)
+
+
+def test_reproduce_refuses_a_dirty_tree_unless_allowed(checkout):
+    (checkout / "cfg" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "seed": 1}))
+    code, out = invoke("reproduce", "tiny")
+    assert code == 2
+    assert "uncommitted changes" in flat(out) and "--allow-dirty" in flat(out)
+    assert not (checkout / "docs" / "results").exists()
+
+
+def test_reproduce_refuses_to_record_code_other_than_the_checkouts(checkout):
+    (checkout / "rnnlab").unlink()
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "no package")
+    code, out = invoke("reproduce", "tiny")
+    assert code == 2
+    assert "not the checkout's" in flat(out) and "pip install -e ." in flat(out)
+
+
+def test_an_unknown_experiment_is_named_with_a_suggestion(checkout):
+    code, out = invoke("reproduce", "tinny")
+    assert code == 2
+    assert "unknown experiment(s): tinny (did you mean tiny?)" in flat(out)
