@@ -85,6 +85,7 @@ class Experiment(BaseModel):
     runs: dict[str, str] = {}
     script: str | None = None
     configs: list[str] = Field([], description="shipped configs a script reads, checked for staleness")
+    threads: int | None = Field(None, ge=1, le=4096, description="a script's OMP_NUM_THREADS; none: the script's own choice")
     report: list[str] = ["test.accuracy"]
 
     @model_validator(mode="after")
@@ -304,7 +305,8 @@ def _read(path: Path) -> Any:
 
 def _fmt(key: str, s: dict[str, float]) -> str:
     pct = key.endswith("accuracy") or key.endswith("recall")
-    scale, unit, digits = (100.0, "%", 2) if pct else (1.0, "", 4 if abs(s["mean"]) < 1 else 1)
+    small = abs(s["mean"]) < 0.1 or key.endswith("loss")
+    scale, unit, digits = (100.0, "%", 2) if pct else (1.0, "", 4 if small else 2 if abs(s["mean"]) < 100 else 0)
     mean, std = s["mean"] * scale, s["std"] * scale
     text = f"{mean:,.{digits}f}{unit}"
     if s["n"] > 1:
@@ -315,10 +317,11 @@ def _fmt(key: str, s: dict[str, float]) -> str:
 def _table(exp: Experiment, root: Path) -> str:
     folder = root / RESULTS_DIR / exp.name
     agg, prov = _read(folder / "aggregate.json"), _read(folder / "provenance.json")
+    head = f"**{exp.title}** (`rnnlab reproduce {exp.name}`)\n\n"
     if not agg or not prov:
-        return f"*Not yet run: `rnnlab reproduce {exp.name}` (about {exp.minutes:g} min on 2 cores).*\n"
+        return head + f"*Not yet run (about {exp.minutes:g} min on 2 cores).*\n"
     n = max((s["n"] for arm in agg.values() for s in arm.values()), default=0)
-    lines = ["| " + " | ".join(["", *exp.report]) + " |", "| --- |" + " ---: |" * len(exp.report)]
+    lines = [head + "| " + " | ".join(["", *exp.report]) + " |", "| --- |" + " ---: |" * len(exp.report)]
     for arm in exp.arms:
         cells = [_fmt(k, agg[arm][k]) if arm in agg and k in agg[arm] else "–" for k in exp.report]
         lines.append("| " + " | ".join([arm, *cells]) + " |")

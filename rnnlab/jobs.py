@@ -28,8 +28,13 @@ class Proc:
     log: Path
     env: dict[str, str] | None = None
     cwd: Path | None = None
+    set_threads: bool = True  # False: the command chooses its own threads (a benchmark that measures them)
     returncode: int | None = None
     wall_s: float | None = None
+
+
+def _without_threads(environ: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def threads_per_job(jobs: int) -> int:
@@ -70,7 +75,7 @@ def run_processes(
                 proc = pending.pop(0)
                 proc.log.parent.mkdir(parents=True, exist_ok=True)
                 log = proc.log.open("w")
-                env = {**base, **(proc.env or {})}
+                env = {**(base if proc.set_threads else _without_threads(os.environ)), **(proc.env or {})}
                 running[subprocess.Popen(proc.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=proc.cwd, start_new_session=True)] = (proc, log, time.monotonic())
                 if on_start:
                     on_start(proc)

@@ -187,7 +187,8 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
             argv = [sys.executable, str(root / job.argv[0]), *job.argv[1:]]
         imdb = data_env.get("RNNLAB_DATA_DIR", "")
         argv = [a.replace("{imdb}", str(Path(imdb) / "aclImdb_v1.tar.gz")) for a in argv]
-        proc = Proc(argv, log, env=data_env, cwd=root)
+        script_threads = {"OMP_NUM_THREADS": str(exp.threads), "MKL_NUM_THREADS": str(exp.threads)} if exp.threads else {}
+        proc = Proc(argv, log, env={**data_env, **script_threads}, cwd=root, set_threads=job.kind == "train" or job.argv[0] == "rnnlab")
         procs.append(proc)
         by_proc[id(proc)] = job
     failures: list[str] = []
