@@ -221,7 +221,9 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
         for name in exp.configs:
             text = yaml.safe_dump(config_to_dict(load_config(find_config(name))), sort_keys=False)
             write_atomic(staging / "script" / f"configs_{name}.yaml", text.encode())
-    write_json(staging / "provenance.json", {**prov, "seeds": seeds or exp.seeds, "experiment": exp.model_dump(exclude={"name"})})
+    threads = (exp.threads or "the script's own choice") if exp.script else prov["threads_per_job"]
+    write_json(staging / "provenance.json", {**prov, "threads_per_job": threads, "seeds": 1 if exp.script else seeds or exp.seeds,
+                                             "experiment": exp.model_dump(exclude={"name"})})  # fmt: skip
     final = root / RESULTS_DIR / exp.name
     if final.exists():
         old = root / RESULTS_DIR / f".{exp.name}.old"

@@ -51,8 +51,8 @@ class ExpRNN(ModernRecurrent):
         W = self.recurrent_matrix().to(x.dtype)
         xw = F.linear(x, self.weight_ih)
         out, h = [], h0
-        for t in range(xw.size(0)):
-            z = xw[t] + h @ W.t()
+        for xw_t in xw.unbind(0):  # unbind: one gradient tensor for xw, not one per step
+            z = xw_t + h @ W.t()
             h = torch.sign(z) * torch.relu(z.abs() + self.bias)  # modrelu
             out.append(h)
         return {"hidden": torch.stack(out, 0)}

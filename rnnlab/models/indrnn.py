@@ -41,7 +41,7 @@ class IndRNN(ModernRecurrent):
     def _run(self, x: torch.Tensor, h0: torch.Tensor) -> dict[str, torch.Tensor]:
         xw = F.linear(x, self.weight_ih, self.bias)  # (T, B, H): one matmul for all steps
         out, h = [], h0
-        for t in range(xw.size(0)):
-            h = torch.relu(xw[t] + self.recurrent * h)  # h_t = relu(W x_t + u * h_{t-1} + b)
+        for xw_t in xw.unbind(0):  # unbind: one gradient tensor for xw, not one per step
+            h = torch.relu(xw_t + self.recurrent * h)  # h_t = relu(W x_t + u * h_{t-1} + b)
             out.append(h)
         return {"hidden": torch.stack(out, 0)}
