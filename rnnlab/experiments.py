@@ -328,10 +328,13 @@ def _table(exp: Experiment, root: Path) -> str:
     cpu = prov.get("cpu", {})
     flags = ", ".join(f for f in ("amx", "avx512_bf16") if cpu.get(f)) or "no bf16 units"
     lines.append("")
+    threads = prov.get("threads_per_job", "?")
+    threads_text = f"threads: {threads}" if isinstance(threads, str) else f"{threads} thread(s) a job"
+    what = "one run of the benchmark (it repeats its own rounds)" if exp.script else f"mean ± std over {n} seed{'s' if n != 1 else ''}"
     lines.append(
-        f"*mean ± std over {n} seed{'s' if n != 1 else ''}; [artifact](results/{exp.name}/), commit "
+        f"*{what}; [artifact](results/{exp.name}/), commit "
         f"`{(prov.get('commit') or '?')[:7]}`{' (uncommitted changes)' if prov.get('allowed_dirty') else ''}, "
-        f"{cpu.get('model', '?')} ({flags}), {cpu.get('cores', '?')} cores, {prov.get('threads_per_job', '?')} thread(s) a job, "
+        f"{cpu.get('model', '?')} ({flags}), {cpu.get('cores', '?')} cores, {threads_text}, "
         f"torch {prov.get('torch', '?')}, {prov.get('date', '?')[:10]}.*"
     )
     return "\n".join(lines) + "\n"
