@@ -345,10 +345,12 @@ def _headline(experiments: dict[str, Experiment], root: Path) -> str:
     for exp in experiments.values():
         agg = _read(root / RESULTS_DIR / exp.name / "aggregate.json")
         key = exp.report[0]
-        if agg:
+        if agg and exp.script:
+            result = f"{key} = {_fmt(key, agg['script'][key])}" if key in agg.get("script", {}) else "–"
+        elif agg:
             first = ", ".join(f"{arm} {_fmt(key, agg[arm][key])}" for arm in exp.arms if arm in agg and key in agg[arm])
             result = f"{key}: {first}"
-        else:
+        if not agg:
             result = f"not yet run (`rnnlab reproduce {exp.name}`, ~{exp.minutes:g} min)"
         lines.append(f"| {exp.title} | [{exp.page}](docs/{exp.page}.md) | {result} |")
     return "\n".join(lines) + "\n"
