@@ -228,6 +228,7 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
     if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("model"), dict):
         raise UserError(f"{path}: damaged: it lacks the config or the weights of the run")
     cfg = resolve_config(ckpt["config"], source=f"inside {path}")
+    cfg = _measured_precision(cfg, Path(run_dir))
     try:
         task = build_task(cfg)
         task.load_state_dict(ckpt.get("task_state") or {})  # e.g. the vocabulary, before the model's sizes
@@ -242,6 +243,20 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
             f"another rnnlab version): {str(e).splitlines()[0][:300]}"
         ) from None
     return cfg, task, model.eval(), ckpt
+
+
+def _measured_precision(cfg: RunConfig, run_dir: Path) -> RunConfig:
+    """precision auto: the precision the run measured and trained in (summary.json), so that
+    evaluate, predict and inspect answer as the run did, not in bf16 where fp32 was chosen."""
+    if cfg.train.precision != "auto":
+        return cfg
+    try:
+        trained = read_json(run_dir / "summary.json").get("precision")
+    except (OSError, ValueError, AttributeError):
+        return cfg
+    if trained not in ("fp32", "bf16"):
+        return cfg
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": trained})})
 
 
 def task_class_of_run(run: Path) -> type | None:

@@ -105,3 +105,23 @@ def test_the_measurement_leaves_the_model_and_random_streams_alone_and_is_cached
     # another size is another entry
     calibration.bf16_pays(model, spec, batch_size=8, threads=1, rounds=1)
     assert len(json.loads(calibration.cache_path().read_text())) == 2
+
+
+def test_a_run_that_measured_fp32_under_auto_is_evaluated_in_fp32(tmp_path):
+    """precision auto chose fp32 for a tiny model (bf16 did not pay): evaluate, predict and inspect
+    must answer in fp32 too, not in bf16 because this CPU has it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rnnlab.cli import app
+    from rnnlab.engine import load_run_model
+
+    code = CliRunner().invoke(app, ["train", "long_dependency_lstm", "task.seq_len=6", "model.hidden_size=8", "train.steps=10",
+                                    "train.eval_every=5", "train.precision=auto", "--runs-dir", str(tmp_path), "--no-progress"],
+                              catch_exceptions=False).exit_code  # fmt: skip
+    assert code == 0
+    run = next(tmp_path.glob("*-long_dependency_lstm"))
+    assert json.loads((run / "summary.json").read_text())["precision"] == "fp32"
+    cfg, _, _, _ = load_run_model(run, torch.device("cpu"))
+    assert cfg.train.precision == "fp32"
