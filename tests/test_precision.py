@@ -71,12 +71,12 @@ def test_bf16_trains_and_its_checkpoint_is_fp32(cli, tmp_path, write_config):
 
 @pytest.mark.skipif(not NATIVE, reason="this CPU has no native bf16: auto is fp32 without measuring")
 def test_auto_measures_and_keeps_fp32_where_bf16_does_not_pay(cli, tmp_path, write_config, monkeypatch):
-    """A tiny model: autocast's casts cost more than bf16 saves, so auto measures and keeps fp32,
-    says so in the header, and writes nothing to the cache (a quick measurement is not kept)."""
+    """A tiny model: autocast's casts cost more than bf16 saves, so auto keeps fp32 without timing
+    it (a timing that short is noise), says so in the header, and writes nothing to the cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     code, out = cli("train", write_config(tiny_raw(steps=4, eval_every=2)), "train.precision=auto", "--runs-dir", tmp_path / "runs", "--no-progress")
     assert code == 0, out
-    assert "fp32 (auto: bf16 only" in out and "measured now" in out
+    assert "fp32 (auto: fp32 for a small model" in " ".join(out.split())
     assert json.loads((_only_run(tmp_path / "runs") / "summary.json").read_text())["precision"] == "fp32"
     assert not (tmp_path / "cache").exists()
 
@@ -90,6 +90,7 @@ def test_the_measurement_leaves_the_model_and_random_streams_alone_and_is_cached
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(calibration, "CACHE_FROM_S", 0.0)  # remember even this quick measurement
+    monkeypatch.setattr(calibration, "SMALL_WORK", 0)  # and time even this tiny model
     spec = ModelSpec(num_outputs=3, vocab_size=7, max_len=6)
     model = RecurrentNet(RecurrentConfig(name="lstm", hidden_size=8, dropout=0.2, input="embedding", embedding_dim=4), spec, "lstm")
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -107,9 +108,10 @@ def test_the_measurement_leaves_the_model_and_random_streams_alone_and_is_cached
     assert len(json.loads(calibration.cache_path().read_text())) == 2
 
 
-def test_a_run_that_measured_fp32_under_auto_is_evaluated_in_fp32(tmp_path):
-    """precision auto chose fp32 for a tiny model (bf16 did not pay): evaluate, predict and inspect
-    must answer in fp32 too, not in bf16 because this CPU has it."""
+def test_a_run_under_auto_is_evaluated_in_the_precision_it_measured(tmp_path):
+    """precision auto times bf16 against fp32 at the start and trains in the faster; evaluate,
+    predict and inspect must answer in that precision, not in bf16 because this CPU has it. The
+    measurement itself varies with the machine's load, so the test sets what it found."""
     import json
 
     from typer.testing import CliRunner
@@ -122,6 +124,8 @@ def test_a_run_that_measured_fp32_under_auto_is_evaluated_in_fp32(tmp_path):
                               catch_exceptions=False).exit_code  # fmt: skip
     assert code == 0
     run = next(tmp_path.glob("*-long_dependency_lstm"))
-    assert json.loads((run / "summary.json").read_text())["precision"] == "fp32"
-    cfg, _, _, _ = load_run_model(run, torch.device("cpu"))
-    assert cfg.train.precision == "fp32"
+    summary = json.loads((run / "summary.json").read_text())
+    for measured in ("fp32", "bf16"):
+        (run / "summary.json").write_text(json.dumps({**summary, "precision": measured}))
+        cfg, _, _, _ = load_run_model(run, torch.device("cpu"))
+        assert cfg.train.precision == measured
