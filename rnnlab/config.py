@@ -61,6 +61,9 @@ __all__ = [
 
 # Generous bounds: large enough for any real experiment, small enough that a typo such as
 # `hidden_size=1e9` is refused instead of exhausting memory.
+# The devices rnnlab runs on: the config's `device` and every --device (runtime.resolve_device).
+DEVICES = "auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda|cuda:\d{1,4}|mps")
 MAX_SIZE = 1_000_000
 
 
@@ -202,7 +205,7 @@ class RunConfig(Section):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if not re.fullmatch(r"auto|cpu|cuda|cuda:\d+|mps", v):
+        if not DEVICE_PATTERN.fullmatch(v):
             raise ValueError("must be one of auto, cpu, cuda, cuda:N, mps")
         return v
 

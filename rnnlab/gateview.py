@@ -62,7 +62,7 @@ def page_html(title: str, data: dict[str, Any], script: str, css: str = "common.
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{html.escape(title)}</title><style>{_asset(css)}</style></head>\n"
         f"<body><div id=\"app\"></div>\n<script type=\"application/json\" id=\"data\">{payload}</script>\n"
-        f"<script>{_asset(script)}</script></body></html>\n"
+        f"<script>{_asset('common.js')}\n{_asset(script)}</script></body></html>\n"
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import re
 import subprocess
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from .config import DEVICE_PATTERN, DEVICES
 from .errors import UserError
 
 __all__ = [
@@ -41,8 +41,6 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
-DEVICES = "auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
-_DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d{1,4}|mps")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,7 +48,7 @@ def resolve_device(name: str) -> torch.device:
 
     Only the devices rnnlab runs on are accepted: torch also parses xpu, hpu, meta and others,
     and they fail later with an AssertionError, a missing module or a tensor without data."""
-    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+    if not isinstance(name, str) or not DEVICE_PATTERN.fullmatch(name):
         raise UserError(f"device = {name!r}: not a device rnnlab runs on; use {DEVICES}")
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps and mps.is_available())

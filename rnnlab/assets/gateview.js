@@ -4,17 +4,7 @@
 (function () {
   const D = JSON.parse(document.getElementById("data").textContent);
   const T = D.steps, H = D.hidden, EXAMPLE_BUDGET = D.examples.budget;
-  const $ = (tag, attrs, ...kids) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
-    }
-    for (const k of kids) if (k != null) e.append(k);
-    return e;
-  };
-  const SVG = "http://www.w3.org/2000/svg";
-  const S = (tag, attrs) => { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v); return e; };
+  // $ and S: assets/common.js
   const bytes = (b64) => { const s = atob(b64), b = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i); return b.buffer; };
   // float16 (the examples of the threshold search) to numbers: sign, 5 exponent bits, 10 mantissa bits
   const decode16 = (b64) => { const h = new Uint16Array(bytes(b64)), f = new Float32Array(h.length);

@@ -3,17 +3,7 @@
 "use strict";
 (function () {
   const D = JSON.parse(document.getElementById("data").textContent);
-  const $ = (tag, attrs, ...kids) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
-    }
-    for (const k of kids) if (k != null) e.append(k);
-    return e;
-  };
-  const SVG = "http://www.w3.org/2000/svg";
-  const S = (tag, attrs) => { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v); return e; };
+  // $ and S: assets/common.js
   const num = (v, digits = 4) => (v == null ? "–" : typeof v === "number" ? (Number.isInteger(v) ? v.toLocaleString("en") : v.toFixed(digits)) : String(v));
   const pct = (v) => (v == null ? "–" : (100 * v).toFixed(2) + "%");
   const metric = (k, v) => (k.includes("accuracy") || k === "f1" ? pct(v) : num(v));

@@ -34,17 +34,26 @@ from .scan import ModernRecurrent
 __all__ = ["MinGRU", "MinLSTM"]
 
 
+def _rows(blocks: int, input_size: int, hidden_size: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """`blocks` stacked (H, F) input matrices and their biases, ~ U(-1/sqrt(H), 1/sqrt(H)) as PyTorch's cells."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    weight = nn.Parameter(torch.empty(blocks * hidden_size, input_size).uniform_(-bound, bound))
+    bias = nn.Parameter(torch.empty(blocks * hidden_size).uniform_(-bound, bound))
+    return weight, bias
+
+
+def _memory_lengths(hidden_size: int, t_max: int) -> torch.Tensor:
+    """Chrono's tau per unit, ~ U(1, T_max - 1) + 1: the keep gate is then 1 - 1/tau."""
+    return torch.empty(hidden_size).uniform_(1.0, max(float(t_max) - 1.0, 1.0 + 1e-6)) + 1.0
+
+
 class MinGRU(ModernRecurrent):
     RECORDED = ("update_gate", "candidate", "hidden")
     PARALLEL = True
 
     def __init__(self, input_size: int, hidden_size: int, *, parallel: bool = True):
         super().__init__(input_size, hidden_size, parallel=parallel)
-        self.weight = nn.Parameter(torch.empty(2 * hidden_size, input_size))  # rows: z, h~
-        self.bias = nn.Parameter(torch.empty(2 * hidden_size))
-        bound = 1.0 / math.sqrt(hidden_size)
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
+        self.weight, self.bias = _rows(2, input_size, hidden_size)  # rows: z, h~
 
     @torch.no_grad()
     def gate_init(self, scheme: str, forget_bias: float, t_max: int) -> None:
@@ -52,7 +61,7 @@ class MinGRU(ModernRecurrent):
         if scheme == "forget_bias":  # keep = 1 - z: a positive keep bias is a negative z bias
             self.bias[:H] = -forget_bias
         elif scheme == "chrono":  # keep ~ 1 - 1/tau, tau ~ U(1, T_max): z = 1/tau
-            tau = torch.empty(H).uniform_(1.0, max(float(t_max) - 1.0, 1.0 + 1e-6)) + 1.0
+            tau = _memory_lengths(H, t_max)
             self.bias[:H] = -torch.log(tau - 1.0)
 
     def _run(self, x: torch.Tensor, h0: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -68,11 +77,7 @@ class MinLSTM(ModernRecurrent):
 
     def __init__(self, input_size: int, hidden_size: int, *, parallel: bool = True):
         super().__init__(input_size, hidden_size, parallel=parallel)
-        self.weight = nn.Parameter(torch.empty(3 * hidden_size, input_size))  # rows: f, i, h~
-        self.bias = nn.Parameter(torch.empty(3 * hidden_size))
-        bound = 1.0 / math.sqrt(hidden_size)
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
+        self.weight, self.bias = _rows(3, input_size, hidden_size)  # rows: f, i, h~
 
     @torch.no_grad()
     def gate_init(self, scheme: str, forget_bias: float, t_max: int) -> None:
@@ -80,7 +85,7 @@ class MinLSTM(ModernRecurrent):
         if scheme == "forget_bias":
             self.bias[:H] = forget_bias
         elif scheme == "chrono":  # f' = sigma(b)/(sigma(b) + sigma(-b)) = 1 - 1/tau with b = log(tau - 1)
-            tau = torch.empty(H).uniform_(1.0, max(float(t_max) - 1.0, 1.0 + 1e-6)) + 1.0
+            tau = _memory_lengths(H, t_max)
             self.bias[:H] = torch.log(tau - 1.0)
             self.bias[H : 2 * H] = -torch.log(tau - 1.0)
 
