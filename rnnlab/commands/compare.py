@@ -28,7 +28,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -52,7 +51,8 @@ from ..registry import MODELS, TASKS, suggest
 from ..report import markdown_table, print_table, write_csv
 from ..rundir import create_run_dir, write_atomic, write_json
 from ..tasks.base import bidirectional_warning
-from ..threads import requested_threads, usable_cores
+from ..jobs import Proc, run_processes, threads_per_job
+from ..threads import requested_threads
 
 __all__ = ["RESULT_COLUMNS", "CompareResult", "PlannedRun", "parse_seq_lens", "plan_runs", "compare", "plan", "collect", "steps_to"]
 
@@ -625,8 +625,9 @@ def _train_command(config: Path, parent: Path) -> list[str]:
 
 def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: Console, progress: bool,
                       stop: _Stop) -> tuple[list[dict[str, Any]], TrainingStopped | None]:  # fmt: skip
-    """Each run a `rnnlab train` process, `jobs` at a time, each with cores // jobs threads (set
-    before torch starts: a thread count torch picks for itself would oversubscribe the cores)."""
+    """Each run a `rnnlab train` process, `jobs` at a time, through the runner `rnnlab reproduce`
+    uses too (rnnlab/jobs.py: one process group per job, threads set before torch starts, a signal
+    passed on once and the jobs waited for while they save)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     configs = _write_plan(parent, runs)
@@ -634,78 +635,60 @@ def _run_in_processes(runs: list[PlannedRun], parent: Path, jobs: int, console: 
     logs.mkdir(exist_ok=True)
     requested, inherited = requested_threads(), os.environ.get("OMP_NUM_THREADS", "").strip()
     if isinstance(requested, int):  # --threads N: each job gets N
-        threads = str(requested)
-    elif inherited and requested is None:  # the user's OMP_NUM_THREADS, passed on as it is
-        threads = inherited
+        threads = requested
+    elif inherited.isdigit() and int(inherited) > 0 and requested is None:  # the user's OMP_NUM_THREADS, passed on
+        threads = int(inherited)
     else:  # auto: the cores this process may use, shared (jobs deciding alone, at once, would all take them)
-        threads = str(max(1, usable_cores() // jobs))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        threads = threads_per_job(jobs)
     console.print(f"  {jobs} jobs at once, {threads} thread(s) each; logs in {logs}", highlight=False)
-    pending = list(zip(runs, configs))
-    running: dict[subprocess.Popen, tuple[PlannedRun, Any]] = {}
-    done: dict[int, dict[str, Any]] = {}
-    stopped: TrainingStopped | None = None
+    of_proc: dict[int, PlannedRun] = {}
+    procs = []
+    for run, config in zip(runs, configs):
+        proc = Proc([sys.executable, "-m", "rnnlab", *_train_command(config, parent)[1:]], logs / f"{run.cfg.run_name}.log")
+        of_proc[id(proc)] = run
+        procs.append(proc)
     order = {id(r): i for i, r in enumerate(runs)}
+    done: dict[int, dict[str, Any]] = {}
+    user_error: list[str] = []
+    running: list[str] = []
     bar = Progress(TextColumn("[bold blue]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[info]}"), console=console, disable=not progress)  # fmt: skip
     task = bar.add_task("runs", total=len(runs), info="")
-    user_error: str | None = None
-    # Each job runs in its own process group, so a Ctrl-C in the terminal reaches this process only
-    # and each job gets exactly one SIGINT from here: a second one would stop a job that is still
-    # setting up at once, before it could save anything. SIGTERM and SIGHUP are passed on the same way.
-    # `stop` notes the signal (see _Stop); this loop reads it within 0.2 s.
-    try:
-        with bar:
-            while pending or running:
-                if stop.signum is not None:
-                    raise KeyboardInterrupt
-                while pending and len(running) < jobs and user_error is None:
-                    run, config = pending.pop(0)
-                    log = (logs / f"{run.cfg.run_name}.log").open("w")
-                    cmd = [sys.executable, "-m", "rnnlab", *_train_command(config, parent)[1:]]
-                    running[subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)] = (run, log)
-                bar.update(task, info=", ".join(r.cfg.run_name for r, _ in running.values()))
-                for proc in [p for p in running if p.poll() is not None]:
-                    run, log = running.pop(proc)
-                    log.close()
-                    if proc.returncode == 2:  # a user's mistake (e.g. missing data): the others would fail alike
-                        user_error = _last_error(logs / f"{run.cfg.run_name}.log")
-                        pending.clear()
-                        continue
-                    run_dir = _run_dir_of(parent, run.cfg.run_name)
-                    row = _row_from_disk(run, run_dir) if run_dir is not None else None
-                    if row is not None:
-                        done[order[id(run)]] = row
-                        acc = row["test_accuracy"]
-                        console.print(f"  {run.cfg.run_name}: {row['status']}" + (f", test accuracy {100 * acc:.1f}%" if acc is not None else "")
-                                      + f" ({row['wall_time_s'] or 0:.1f}s)", highlight=False)  # fmt: skip
-                    else:
-                        console.print(f"[yellow]  {run.cfg.run_name}: exited with code {proc.returncode} without a run; see {logs / (run.cfg.run_name + '.log')}[/]")
-                    bar.advance(task)
-                if running:
-                    time.sleep(0.2)
-    except KeyboardInterrupt:  # from the loop, or Ctrl-C where `stop` could not be installed
-        signum = stop.signum or signal.SIGINT
-        for proc in running:
-            if proc.poll() is None:
-                proc.send_signal(signum)
-        for proc, (run, log) in running.items():
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            run_dir = _run_dir_of(parent, run.cfg.run_name)
-            row = _row_from_disk(run, run_dir) if run_dir is not None else None
-            if row is not None:
-                done[order[id(run)]] = row
+
+    def started(proc: Proc) -> None:
+        running.append(of_proc[id(proc)].cfg.run_name)
+        bar.update(task, info=", ".join(running))
+
+    def finished(proc: Proc) -> bool:
+        run = of_proc[id(proc)]
+        running.remove(run.cfg.run_name)
+        bar.update(task, info=", ".join(running))
+        if proc.returncode == 2:  # a user's mistake (e.g. missing data): the others would fail alike
+            user_error.append(_last_error(proc.log))
+            return False
+        run_dir = _run_dir_of(parent, run.cfg.run_name)
+        row = _row_from_disk(run, run_dir) if run_dir is not None else None
+        if row is not None:
+            done[order[id(run)]] = row
+            acc = row["test_accuracy"]
+            console.print(f"  {run.cfg.run_name}: {row['status']}" + (f", test accuracy {100 * acc:.1f}%" if acc is not None else "")
+                          + f" ({row['wall_time_s'] or 0:.1f}s)", highlight=False)  # fmt: skip
+        else:
+            console.print(f"[yellow]  {run.cfg.run_name}: exited with code {proc.returncode} without a run; see {proc.log}[/]")
+        bar.advance(task)
+        return True
+
+    signum = stop.signum  # a signal while the plan was written: nothing is started
+    if signum is None:
+        with bar:  # run_processes takes the signals over while the jobs run (and gives them back)
+            signum = run_processes(procs, jobs, threads=threads, on_start=started, on_done=finished)
+    stopped = None
+    if signum is not None:
         stopped = TrainingStopped("compare interrupted", 128 + signum, None)  # type: ignore[arg-type]
-    if user_error is not None:
-        for proc in running:
-            proc.kill()
+    if user_error:
         if done:  # finished runs are kept; the comparison's results are not written
-            raise UserError(f"{user_error} (the runs that finished are kept in {parent})")
-        raise UserError(user_error)
+            raise UserError(f"{user_error[0]} (the runs that finished are kept in {parent})")
+        raise UserError(user_error[0])
     return [done[i] for i in sorted(done)], stopped
 
 
