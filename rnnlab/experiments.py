@@ -17,7 +17,11 @@ An experiment is one small YAML file in `experiments/` of a checkout:
       gru: long_dependency_gru task.seq_len=100
     report: [test.accuracy, steps]    # the columns its table shows
 
-or, for a benchmark, `script: benchmarks/train_speed.py --rounds 5` whose `key=value` lines on
+With `ensembles: {name: [arm, arm, ...]}` each seed's runs of those arms are also scored together
+(the mean of their class probabilities, as `rnnlab evaluate RUN...`), and the best arm or ensemble
+on seed `choose_on_seed`'s validation split is reported on the other seeds' test split only.
+
+Or, for a benchmark, `script: benchmarks/train_speed.py --rounds 5` whose `key=value` lines on
 stdout are its figures, with `configs:` naming the shipped configs it reads.
 
 Its artifact is docs/results/<name>/: per arm and seed the resolved config.yaml, summary.json,
@@ -58,6 +62,7 @@ __all__ = [
     "stale_keys",
     "flatten_figures",
     "aggregate",
+    "choose",
     "provenance",
     "git_state",
     "render_text",
@@ -87,16 +92,25 @@ class Experiment(BaseModel):
     configs: list[str] = Field([], description="shipped configs a script reads, checked for staleness")
     threads: int | None = Field(None, ge=1, le=4096, description="a script's OMP_NUM_THREADS; none: the script's own choice")
     report: list[str] = ["test.accuracy"]
+    ensembles: dict[str, list[str]] = Field({}, description="name -> the arms whose runs of one seed are averaged, scored on val and test")
+    choose_on_seed: int = Field(0, ge=0, description="with ensembles: the seed whose validation picks the best arm or ensemble; the other seeds report its test figure")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Experiment":
         if bool(self.runs) == bool(self.script):
             raise ValueError("give either runs (arm: rnnlab train arguments) or script, not both and not neither")
+        for name, members in self.ensembles.items():
+            unknown = [m for m in members if m not in self.runs]
+            if name in self.runs or len(members) < 2 or unknown:
+                raise ValueError(f"ensemble {name!r}: give two or more of the arms {list(self.runs)}, under a name that is not an arm's")
+        if self.ensembles and self.choose_on_seed >= self.seeds:
+            raise ValueError(f"choose_on_seed {self.choose_on_seed}: the seeds are 0..{self.seeds - 1}")
         return self
 
     @property
     def arms(self) -> list[str]:
-        return list(self.runs) if self.runs else ["script"]
+        """The rows of its table: the trained arms, then the ensembles of them."""
+        return [*self.runs, *self.ensembles] if self.runs else ["script"]
 
 
 @dataclass
@@ -325,6 +339,9 @@ def _table(exp: Experiment, root: Path) -> str:
     for arm in exp.arms:
         cells = [_fmt(k, agg[arm][k]) if arm in agg and k in agg[arm] else "–" for k in exp.report]
         lines.append("| " + " | ".join([arm, *cells]) + " |")
+    choice = _read(folder / "choice.json") if exp.ensembles else None
+    if choice:
+        lines += ["", _choice_line(choice)]
     cpu = prov.get("cpu", {})
     flags = ", ".join(f for f in ("amx", "avx512_bf16") if cpu.get(f)) or "no bf16 units"
     lines.append("")
@@ -338,6 +355,32 @@ def _table(exp: Experiment, root: Path) -> str:
         f"torch {prov.get('torch', '?')}, {prov.get('date', '?')[:10]}.*"
     )
     return "\n".join(lines) + "\n"
+
+
+def _choice_line(choice: dict[str, Any]) -> str:
+    seeds = choice["report_seeds"]
+    report = choice.get("test.accuracy")
+    told = (f"its test accuracy on seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, whose runs took no part "
+            f"in the choice: **{_fmt('test.accuracy', report)}**" if report else "no other seed to report it on")  # fmt: skip
+    return (f"Chosen on seed {choice['chosen_on_seed']}'s validation reviews alone: **{choice['chosen']}** "
+            f"({_fmt('val.accuracy', {'mean': choice['candidates'][choice['chosen']], 'std': 0.0, 'n': 1})} there); {told}.")
+
+
+def choose(exp: Experiment, per_seed: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any] | None:
+    """The arm or ensemble with the best validation accuracy on seed `choose_on_seed`, and its test
+    accuracy on the other seeds: a figure that the choice did not see (issue 26, point 6)."""
+    if not exp.ensembles:
+        return None
+    seed = exp.choose_on_seed
+    candidates = {arm: figures[seed]["val.accuracy"] for arm, figures in per_seed.items() if "val.accuracy" in figures.get(seed, {})}
+    if not candidates:
+        return None
+    chosen = max(candidates, key=lambda arm: candidates[arm])
+    others = sorted(s for s in per_seed[chosen] if s != seed and "test.accuracy" in per_seed[chosen][s])
+    out: dict[str, Any] = {"chosen_on_seed": seed, "candidates": candidates, "chosen": chosen, "report_seeds": others}
+    if others:
+        out["test.accuracy"] = aggregate([{"x": per_seed[chosen][s]["test.accuracy"]} for s in others])["x"]
+    return out
 
 
 def _headline(experiments: dict[str, Experiment], root: Path) -> str:

@@ -160,3 +160,38 @@ def test_an_unknown_experiment_is_named_with_a_suggestion(checkout):
     code, out = invoke("reproduce", "tinny")
     assert code == 2
     assert "unknown experiment(s): tinny (did you mean tiny?)" in flat(out)
+
+
+@pytest.mark.slow
+def test_an_ensemble_is_chosen_on_one_seeds_validation_and_reported_on_the_other_seeds_test(checkout, monkeypatch):
+    """Issue 26, point 6: the choice among arms and ensembles reads seed 0's validation reviews only;
+    the figure it reports is the chosen candidate's test accuracy on the seeds whose runs it never saw."""
+    from imdb_fixtures import separable_reviews, write_imdb_archive
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(checkout.parent / "cache"))
+    archive = write_imdb_archive(checkout.parent / "aclImdb_v1.tar.gz", reviews=separable_reviews())
+    common = (f"task.data_path={archive} task.val_size=10 train.epochs=3 train.eval_every=null train.early_stopping=null "
+              "train.lr=0.02 train.batch_size=8 model.embedding_dim=8")  # fmt: skip
+    (checkout / "experiments" / "tiny.yaml").write_text(yaml.safe_dump({
+        "title": "Tiny ensemble", "page": "memory", "seeds": 2, "minutes": 0.5,
+        "runs": {"bilstm": f"{ROOT}/configs/imdb_bilstm.yaml {common} model.hidden_size=8 task.max_len=50 task.vocab_size=30",
+                 "bow": f"{ROOT}/configs/imdb_bow.yaml {common} model.buckets=500"},
+        "ensembles": {"both": ["bilstm", "bow"]},
+        "report": ["val.accuracy", "test.accuracy"],
+    }))  # fmt: skip
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "ensemble")
+    code, out = invoke("reproduce", "tiny", "--runs-dir", checkout / "runs")
+    assert code == 0, out
+    art = checkout / "docs" / "results" / "tiny"
+    agg = json.loads((art / "aggregate.json").read_text())
+    assert set(agg) == {"bilstm", "bow", "both"} and agg["both"]["test.accuracy"]["n"] == 2
+    choice = json.loads((art / "choice.json").read_text())
+    seed0 = {arm: json.loads((art / arm / "seed-0" / "figures.json").read_text())["val.accuracy"] for arm in agg}
+    assert choice["candidates"] == seed0 and choice["chosen"] == max(seed0, key=lambda a: seed0[a])
+    assert choice["report_seeds"] == [1]
+    seed1_test = json.loads((art / choice["chosen"] / "seed-1" / "figures.json").read_text())["test.accuracy"]
+    assert choice["test.accuracy"]["mean"] == seed1_test and choice["test.accuracy"]["n"] == 1
+    assert invoke("reproduce", "--render")[0] == 0
+    page = flat((checkout / "docs" / "memory.md").read_text())
+    assert "| both |" in page and f"Chosen on seed 0's validation reviews alone: **{choice['chosen']}**" in page
+    assert "seed 1, whose runs took no part in the choice" in page

@@ -30,6 +30,7 @@ from ..experiments import (
     Experiment,
     Job,
     aggregate,
+    choose,
     find_root,
     flatten_figures,
     git_state,
@@ -166,7 +167,7 @@ def _data_env(needs: set[str], root: Path) -> dict[str, str]:
     if "treebank" in needs and not (Path.home() / ".cache" / "rnnlab" / "silver_pos").is_dir():
         raise UserError("these experiments need the silver part-of-speech corpus: build it with "
                         "pip install -e '.[bench]' && python benchmarks/make_silver_pos.py")  # fmt: skip
-    if "glove" in needs and not any((Path.home() / ".cache" / "rnnlab").glob("glove*")):
+    if "glove" in needs and not (root / "glove.6B.50d").exists():  # where configs/imdb_bilstm_glove.yaml looks: the checkout
         raise UserError("these experiments need glove.6B.50d: pip install -e '.[glove]' && python benchmarks/glove_from_kumo.py")
     return env
 
@@ -210,11 +211,17 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
         raise UserError(f"interrupted: {exp.name} was not written; the finished jobs are in {staging}", exit_code=128 + signum)
     if failures:
         raise UserError(f"{exp.name} was not written ({len(failures)} job(s) failed):\n  " + "\n  ".join(failures), exit_code=1)
-    per_arm: dict[str, list[dict[str, float]]] = {}
+    per_seed: dict[str, dict[int, dict[str, float]]] = {}
     for job in todo:
         folder = staging / job.folder.relative_to(root / RESULTS_DIR / exp.name)
-        per_arm.setdefault(job.arm, []).append(json.loads((folder / "figures.json").read_text()))
-    write_json(staging / "aggregate.json", {arm: aggregate(rows) for arm, rows in per_arm.items()})
+        per_seed.setdefault(job.arm, {})[job.seed] = json.loads((folder / "figures.json").read_text())
+    for name, members in exp.ensembles.items():
+        for seed in sorted({job.seed for job in todo}):
+            per_seed.setdefault(name, {})[seed] = _score_ensemble(exp, name, members, seed, parent, staging, threads, console)
+    write_json(staging / "aggregate.json", {arm: aggregate(list(rows.values())) for arm, rows in per_seed.items()})
+    choice = choose(exp, per_seed)
+    if choice:
+        write_json(staging / "choice.json", choice)
     if exp.script:  # the configs the script reads, resolved, for --check
         from ..config import config_to_dict, find_config, load_config
 
@@ -234,6 +241,32 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
     else:
         staging.rename(final)
     console.print(f"[green]{exp.name}[/]: {final.relative_to(root)}/ written", highlight=False)
+
+
+def _score_ensemble(exp: Experiment, name: str, members: list[str], seed: int, parent: Path, staging: Path, threads: int,
+                    console: Console) -> dict[str, float]:  # fmt: skip
+    """The mean probability of one seed's member runs, on val and on test (`rnnlab evaluate RUN...`)."""
+    import io
+
+    import torch
+
+    from .evaluate import evaluate_ensemble
+
+    torch.set_num_threads(threads)
+    runs = [sorted(parent.glob(f"*-{exp.name}-{arm}-s{seed}"))[-1] for arm in members]
+    quiet = Console(file=io.StringIO(), width=200)
+    summary: dict[str, Any] = {"members": members}
+    started = time.monotonic()
+    for split in ("val", "test"):
+        result = evaluate_ensemble(runs, split=split, device="cpu", console=quiet)
+        summary[split] = result["ensemble"]
+    figures = flatten_figures({"val": summary["val"], "test": summary["test"]})
+    folder = staging / name / f"seed-{seed}"
+    write_json(folder / "summary.json", summary)
+    write_json(folder / "figures.json", figures)
+    console.print(f"  {exp.name} {name} seed {seed}: val {100 * figures['val.accuracy']:.2f}%, test "
+                  f"{100 * figures['test.accuracy']:.2f}% ({time.monotonic() - started:.1f}s)", highlight=False)  # fmt: skip
+    return figures
 
 
 def _save_job(job: Job, proc: Proc, folder: Path, parent: Path, root: Path) -> bool:
