@@ -328,6 +328,11 @@ def _fmt(key: str, s: dict[str, float]) -> str:
     return text
 
 
+def _of(k: int, n: int) -> str:
+    """A figure not every seed has (steps to 99% where only some reached it) says how many."""
+    return f" ({k} of {n})" if k < n else ""
+
+
 def _table(exp: Experiment, root: Path) -> str:
     folder = root / RESULTS_DIR / exp.name
     agg, prov = _read(folder / "aggregate.json"), _read(folder / "provenance.json")
@@ -337,7 +342,7 @@ def _table(exp: Experiment, root: Path) -> str:
     n = max((s["n"] for arm in agg.values() for s in arm.values()), default=0)
     lines = [head + "| " + " | ".join(["", *exp.report]) + " |", "| --- |" + " ---: |" * len(exp.report)]
     for arm in exp.arms:
-        cells = [_fmt(k, agg[arm][k]) if arm in agg and k in agg[arm] else "–" for k in exp.report]
+        cells = [_fmt(k, agg[arm][k]) + _of(agg[arm][k]["n"], n) if arm in agg and k in agg[arm] else "–" for k in exp.report]
         lines.append("| " + " | ".join([arm, *cells]) + " |")
     choice = _read(folder / "choice.json") if exp.ensembles else None
     if choice:

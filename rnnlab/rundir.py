@@ -276,6 +276,15 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def first_reaching(history: list[dict[str, Any]], threshold: float, metric: str = "accuracy") -> dict[str, Any] | None:
+    """The first validation row of metrics.jsonl whose `metric` reaches `threshold`; None if never."""
+    for row in history:
+        value = row.get(metric)
+        if row.get("split") == "val" and value is not None and value >= threshold:
+            return row
+    return None
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The rows of RUN/metrics.jsonl ([] when there is none); a line cut short by a kill, or one
     a live run is halfway through writing, is skipped. OSError when the file cannot be read."""

@@ -76,7 +76,8 @@ def checkout(tmp_path, monkeypatch) -> Path:
     (root / "cfg" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     (root / "experiments" / "tiny.yaml").write_text(yaml.safe_dump({
         "title": "Tiny LSTM and GRU", "page": "memory", "seeds": 2, "minutes": 0.5,
-        "runs": {"lstm": "cfg/tiny.yaml", "gru": "cfg/tiny.yaml model.name=gru"},
+        "runs": {"lstm": "cfg/tiny.yaml task.num_classes=2 task.seq_len=3 train.lr=0.1",  # reaches 99%: steps_to_99
+                 "gru": "cfg/tiny.yaml model.name=gru"},
         "report": ["test.accuracy", "steps"],
     }))  # fmt: skip
     (root / "rnnlab").symlink_to(ROOT / "rnnlab")  # reproduce runs the checkout's own code, as in a real clone
@@ -106,6 +107,10 @@ def test_reproduce_writes_per_seed_artifacts_an_aggregate_and_provenance_and_rer
                 assert (folder / name).is_file(), folder / name
             assert yaml.safe_load((folder / "config.yaml").read_text())["seed"] == seed
             assert json.loads((folder / "run.json").read_text())["wall_s"] > 0
+            figures = json.loads((folder / "figures.json").read_text())
+            reached = [r for r in _metrics(folder) if r["split"] == "val" and r["accuracy"] >= 0.99]
+            assert figures.get("steps_to_99") == (reached[0]["step"] if reached else None)  # the first validation at 99%
+            assert (arm == "lstm") == ("steps_to_99" in figures)
     agg = json.loads((art / "aggregate.json").read_text())
     assert set(agg) == {"lstm", "gru"}
     stats = agg["lstm"]["test.accuracy"]

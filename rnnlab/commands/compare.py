@@ -43,7 +43,7 @@ from rich.markup import escape
 from ..config import RunConfig, apply_overrides, config_to_dict, derive_config, load_config, resolve_config, shipped_config_for
 from ..compare_plan import BadRun, read_plan, read_run
 from ..engine import FitResult, TrainingStopped, fit
-from ..rundir import read_json, read_metrics
+from ..rundir import first_reaching, read_json, read_metrics
 from ..errors import ConfigError, UserError
 from ..models.init import INIT_SCHEMES
 from ..plots import ACCURACY_YLIM, line_plot
@@ -206,11 +206,8 @@ def _base_config(model: str, config: Path | None, task: str | None, options: dic
 
 def steps_to(history: list[dict[str, Any]], threshold: float, metric: str = "accuracy") -> int | None:
     """The first evaluated step whose validation `metric` reaches `threshold`; None if never."""
-    for row in history:
-        value = row.get(metric)
-        if row.get("split") == "val" and value is not None and value >= threshold:
-            return int(row["step"])
-    return None
+    row = first_reaching(history, threshold, metric)
+    return None if row is None else int(row["step"])
 
 
 def _row(run: PlannedRun, result: FitResult) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from ..experiments import (
     stale_keys,
 )
 from ..jobs import Proc, run_processes, threads_per_job
-from ..rundir import create_run_dir, write_atomic, write_json
+from ..rundir import create_run_dir, first_reaching, read_metrics, write_atomic, write_json
 
 __all__ = ["list_experiments", "check", "render", "reproduce"]
 
@@ -289,6 +289,9 @@ def _save_job(job: Job, proc: Proc, folder: Path, parent: Path, root: Path) -> b
         summary.pop("run_dir", None)  # a temporary path: it would differ on every rerun
         write_json(folder / "summary.json", summary)
         figures = flatten_figures(summary)
+        reached = first_reaching(read_metrics(run), 0.99)
+        if reached is not None:  # the memory tasks' "steps and wall time to 99%"; absent when never reached
+            figures["steps_to_99"], figures["seconds_to_99"] = float(reached["step"]), float(reached["elapsed_s"])
     figures["wall_s"] = record["wall_s"]
     write_json(folder / "run.json", record)
     write_json(folder / "figures.json", figures)
