@@ -322,6 +322,8 @@ def _fmt(key: str, s: dict[str, float]) -> str:
     small = abs(s["mean"]) < 0.1 or key.endswith("loss")
     scale, unit, digits = (100.0, "%", 2) if pct else (1.0, "", 4 if small else 2 if abs(s["mean"]) < 100 else 0)
     mean, std = s["mean"] * scale, s["std"] * scale
+    if not pct and 0 < abs(mean) < 1e-3:  # gradient norms of 1e-12: digits after the point would show 0
+        return f"{mean:.2e}" + (f" ± {std:.1e}" if s["n"] > 1 else "")
     text = f"{mean:,.{digits}f}{unit}"
     if s["n"] > 1:
         text += f" ± {std:,.{digits}f}"

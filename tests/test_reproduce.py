@@ -200,3 +200,23 @@ def test_an_ensemble_is_chosen_on_one_seeds_validation_and_reported_on_the_other
     page = flat((checkout / "docs" / "memory.md").read_text())
     assert "| both |" in page and f"Chosen on seed 0's validation reviews alone: **{choice['chosen']}**" in page
     assert "seed 1, whose runs took no part in the choice" in page
+
+
+def test_an_rnnlab_command_as_a_script_gives_its_summary_figures_to_the_table(checkout):
+    """probe-gradients as an experiment: the figures come from the summary.json of its own run."""
+    (checkout / "experiments" / "probe.yaml").write_text(yaml.safe_dump({
+        "title": "Probe", "page": "memory", "seeds": 1, "minutes": 0.1,
+        "script": "rnnlab probe-gradients --no-progress --trials 2", "report": ["models.rnn.ratio_first_last"],
+    }))  # fmt: skip
+    (checkout / "docs" / "memory.md").write_text("<!-- rnnlab:table probe -->\n<!-- rnnlab:end -->\n")
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "probe")
+    code, out = invoke("reproduce", "probe", "--runs-dir", checkout / "runs")
+    assert code == 0, out
+    folder = checkout / "docs" / "results" / "probe" / "script"
+    summary = json.loads((folder / "summary.json").read_text())
+    ratio = summary["models"]["rnn"]["ratio_first_last"]
+    assert summary["trials"] == 2 and 0 < ratio < 1e-3  # the vanishing gradient, t = 0 against t = 49
+    assert json.loads((folder / "figures.json").read_text())["models.rnn.ratio_first_last"] == ratio
+    assert invoke("reproduce", "--render")[0] == 0
+    assert f"| script | {ratio:.2e} |" in (checkout / "docs" / "memory.md").read_text()

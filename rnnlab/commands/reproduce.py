@@ -183,7 +183,8 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
         if job.kind == "train":
             argv = [sys.executable, "-m", "rnnlab", *job.argv, "--runs-dir", str(parent), "--no-progress", "--threads", str(threads)]
         elif job.argv[0] == "rnnlab":
-            argv = [sys.executable, "-m", "rnnlab", *job.argv[1:], "--runs-dir", str(parent), "--threads", str(threads)]
+            # A runs directory of its own: the one run in it is this job's, whose summary.json holds its figures.
+            argv = [sys.executable, "-m", "rnnlab", *job.argv[1:], "--runs-dir", str(parent / f"{exp.name}-script"), "--threads", str(threads)]
         else:
             argv = [sys.executable, str(root / job.argv[0]), *job.argv[1:]]
         imdb = data_env.get("RNNLAB_DATA_DIR", "")
@@ -276,6 +277,12 @@ def _save_job(job: Job, proc: Proc, folder: Path, parent: Path, root: Path) -> b
         out = proc.log.read_text(errors="replace") if proc.log.is_file() else ""
         shutil.copyfile(proc.log, folder / "stdout.txt")
         figures = script_figures(out)
+        summaries = sorted(parent.glob(f"{job.experiment}-script/*/summary.json")) if job.argv[0] == "rnnlab" else []
+        if summaries:  # an rnnlab command (probe-gradients): its summary.json, as a training's
+            summary = json.loads(summaries[-1].read_text())
+            summary.pop("run_dir", None)
+            write_json(folder / "summary.json", summary)
+            figures.update(flatten_figures(summary))
     else:
         name = job.argv[-1].split("=", 1)[1]
         runs = sorted(parent.glob(f"*-{name}"))
