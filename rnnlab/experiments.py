@@ -63,6 +63,7 @@ __all__ = [
     "flatten_figures",
     "aggregate",
     "choose",
+    "shipped_config",
     "provenance",
     "git_state",
     "render_text",
@@ -177,12 +178,19 @@ def jobs_of(exp: Experiment, root: Path, seeds: int | None = None) -> list[Job]:
     return jobs
 
 
+def shipped_config(name: str) -> dict[str, Any]:
+    """A shipped config a script reads, resolved; a probe's (probe: section) as its file says."""
+    path = find_config(name)
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return raw if isinstance(raw, dict) and "probe" in raw else config_to_dict(load_config(path))
+
+
 def expected_configs(exp: Experiment, root: Path) -> dict[str, dict[str, Any]]:
     """What each job would run today, resolved: '<arm>/seed-<s>' -> config, 'configs/<x>' -> config."""
     found: dict[str, dict[str, Any]] = {}
     if exp.script:
         for name in exp.configs:
-            found[f"configs/{name}"] = config_to_dict(load_config(find_config(name)))
+            found[f"configs/{name}"] = shipped_config(name)
         return found
     for job in jobs_of(exp, root):
         config, overrides = _train_args(exp.runs[job.arm])

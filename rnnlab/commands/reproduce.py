@@ -41,6 +41,7 @@ from ..experiments import (
     render_text,
     script_figures,
     select,
+    shipped_config,
     stale_keys,
 )
 from ..jobs import Proc, run_processes, threads_per_job
@@ -224,10 +225,8 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
     if choice:
         write_json(staging / "choice.json", choice)
     if exp.script:  # the configs the script reads, resolved, for --check
-        from ..config import config_to_dict, find_config, load_config
-
         for name in exp.configs:
-            text = yaml.safe_dump(config_to_dict(load_config(find_config(name))), sort_keys=False)
+            text = yaml.safe_dump(shipped_config(name), sort_keys=False)
             write_atomic(staging / "script" / f"configs_{name}.yaml", text.encode())
     threads = (exp.threads or "the script's own choice") if exp.script else prov["threads_per_job"]
     write_json(staging / "provenance.json", {**prov, "threads_per_job": threads, "seeds": 1 if exp.script else seeds or exp.seeds,
