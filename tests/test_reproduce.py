@@ -218,5 +218,6 @@ def test_an_rnnlab_command_as_a_script_gives_its_summary_figures_to_the_table(ch
     ratio = summary["models"]["rnn"]["ratio_first_last"]
     assert summary["trials"] == 2 and 0 < ratio < 1e-3  # the vanishing gradient, t = 0 against t = 49
     assert json.loads((folder / "figures.json").read_text())["models.rnn.ratio_first_last"] == ratio
+    assert (folder / "plots" / "gradient_norms.png").stat().st_size > 1000  # the figure the page links to
     assert invoke("reproduce", "--render")[0] == 0
     assert f"| script | {ratio:.2e} |" in (checkout / "docs" / "memory.md").read_text()

@@ -282,6 +282,9 @@ def _save_job(job: Job, proc: Proc, folder: Path, parent: Path, root: Path) -> b
             summary.pop("run_dir", None)
             write_json(folder / "summary.json", summary)
             figures.update(flatten_figures(summary))
+            for plot in sorted((summaries[-1].parent / "plots").glob("*.png")):  # the pages link to them
+                (folder / "plots").mkdir(exist_ok=True)
+                shutil.copyfile(plot, folder / "plots" / plot.name)
     else:
         name = job.argv[-1].split("=", 1)[1]
         runs = sorted(parent.glob(f"*-{name}"))
