@@ -93,6 +93,7 @@ class Experiment(BaseModel):
     configs: list[str] = Field([], description="shipped configs a script reads, checked for staleness")
     threads: int | None = Field(None, ge=1, le=4096, description="a script's OMP_NUM_THREADS; none: the script's own choice")
     report: list[str] = ["test.accuracy"]
+    columns: dict[str, str] = Field({}, description="a report key -> its column's heading (the key itself when absent)")
     ensembles: dict[str, list[str]] = Field({}, description="name -> the arms whose runs of one seed are averaged, scored on val and test")
     choose_on_seed: int = Field(0, ge=0, description="with ensembles: the seed whose validation picks the best arm or ensemble; the other seeds report its test figure")
 
@@ -350,7 +351,7 @@ def _table(exp: Experiment, root: Path) -> str:
     if not agg or not prov:
         return head + f"*Not yet run (about {exp.minutes:g} min on 2 cores).*\n"
     n = max((s["n"] for arm in agg.values() for s in arm.values()), default=0)
-    lines = [head + "| " + " | ".join(["", *exp.report]) + " |", "| --- |" + " ---: |" * len(exp.report)]
+    lines = [head + "| " + " | ".join(["", *(exp.columns.get(k, k) for k in exp.report)]) + " |", "| --- |" + " ---: |" * len(exp.report)]
     for arm in exp.arms:
         cells = [_fmt(k, agg[arm][k]) + _of(agg[arm][k]["n"], n) if arm in agg and k in agg[arm] else "–" for k in exp.report]
         lines.append("| " + " | ".join([arm, *cells]) + " |")
@@ -362,7 +363,12 @@ def _table(exp: Experiment, root: Path) -> str:
     lines.append("")
     threads = prov.get("threads_per_job", "?")
     threads_text = f"threads: {threads}" if isinstance(threads, str) else f"{threads} thread(s) a job"
-    what = "one run of the benchmark (it repeats its own rounds)" if exp.script else f"mean ± std over {n} seed{'s' if n != 1 else ''}"
+    if exp.script and exp.script.startswith("rnnlab "):
+        what = f"one run of `{exp.script}`"
+    elif exp.script:
+        what = "one run of the benchmark (it repeats its own rounds)"
+    else:
+        what = f"mean ± std over {n} seed{'s' if n != 1 else ''}"
     lines.append(
         f"*{what}; [artifact](results/{exp.name}/), commit "
         f"`{(prov.get('commit') or '?')[:7]}`{' (uncommitted changes)' if prov.get('allowed_dirty') else ''}, "

@@ -228,7 +228,8 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
         for name in exp.configs:
             text = yaml.safe_dump(shipped_config(name), sort_keys=False)
             write_atomic(staging / "script" / f"configs_{name}.yaml", text.encode())
-    threads = (exp.threads or "the script's own choice") if exp.script else prov["threads_per_job"]
+    own_choice = exp.script and not exp.script.startswith("rnnlab ")  # rnnlab commands get --threads like trainings
+    threads = (exp.threads or "the script's own choice") if own_choice else prov["threads_per_job"]
     write_json(staging / "provenance.json", {**prov, "threads_per_job": threads, "seeds": 1 if exp.script else seeds or exp.seeds,
                                              "experiment": exp.model_dump(exclude={"name"})})  # fmt: skip
     final = root / RESULTS_DIR / exp.name
