@@ -594,8 +594,6 @@ CLAIMS: list[Claim] = [
     Claim(_train_row(NEXT_TOKEN), "next-token accuracy {}", "next_token_lstm/summary.json", field("test.accuracy"), pct),
     Claim(_train_row(NEXT_TOKEN), "perplexity {}", "next_token_lstm/summary.json", field("test.perplexity"), lambda x: f"{x:.2f}"),
     Claim(_train_row(NEXT_TOKEN, "wall time"), "early stopping at {} steps", "next_token_lstm/summary.json", field("steps"), count),
-    Claim(Prose("### Next-token language model: `rnnlab train configs/next_token_lstm.yaml`, `rnnlab generate`", "never trained on. The shipped LSTM"),
-          "The shipped LSTM gets\n{} of it", "next_token_lstm/summary.json", field("test.determined_accuracy"), pct),
     # Part-of-speech tagging on the silver corpus: the compare's table
     *(
         Claim(Row(POS, label, column), "{}", _pos_summary(model), field(key), pct)
