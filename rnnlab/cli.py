@@ -498,7 +498,7 @@ def reproduce(
 def export(
     run: Path = typer.Argument(..., help="Run directory of a text classifier, e.g. runs/20261124-093000-imdb_bilstm.", show_default=False),
     fmt: str = typer.Option("onnx", "--format", help="onnx (needs pip install 'rnnlab\\[export]') or torchscript."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model file to write; default RUN/export/onnx/model.onnx (or RUN/export/torchscript/model.pt). The JSON goes beside it.", show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model file to write, or a folder (a name without an extension) to write model.onnx / model.pt into; default RUN/export/onnx/model.onnx (or RUN/export/torchscript/model.pt). The JSON goes beside it.", show_default=False),
 ) -> None:
     """Write a run's best model as ONNX or TorchScript, with a JSON of what inference needs
     (vocabulary, tokenizer steps, labels, max length and truncation); see docs/export.md.

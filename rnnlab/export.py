@@ -101,6 +101,8 @@ def export_run(run: Path, fmt: str, out: Path | None = None) -> tuple[Path, Path
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use onnx or torchscript")
     out = Path(out) if out is not None else Path(run) / "export" / fmt / f"model{FORMATS[fmt]}"
+    if out.is_dir() or not out.suffix:  # --out DIR or DIR/: the model goes inside, under its default name
+        out = out / f"model{FORMATS[fmt]}"
     meta_path = out.with_suffix(".json")
     if out.suffix == ".json":
         raise UserError(f"--out {out}: that is where the JSON goes; name the model file, e.g. model{FORMATS[fmt]}")

@@ -181,3 +181,13 @@ def test_predict_onnx_names_a_missing_model_or_json(runs, tmp_path):
     assert code == 2 and "m.json: missing" in text and "Traceback" not in text
     code, text = invoke("predict", "--onnx", out, "--run", runs["gru"], "great")
     assert code == 2 and "without --run" in text
+
+
+def test_out_may_name_a_folder_and_predict_onnx_names_a_torchscript_file_for_what_it_is(runs, tmp_path):
+    """--out DIR/ puts model.<ext> and its JSON inside DIR; a .pt given to --onnx is called a TorchScript export."""
+    folder = tmp_path / "exports"
+    code, text = invoke("export", runs["gru"], "--format", "torchscript", "--out", f"{folder}/")
+    assert code == 0, text
+    assert (folder / "model.pt").is_file() and (folder / "model.json").is_file()
+    code, text = invoke("predict", "--onnx", folder / "model.pt", "great")
+    assert code == 2 and "is a torchscript export" in text and "--format onnx" in text and "Traceback" not in text

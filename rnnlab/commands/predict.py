@@ -175,6 +175,9 @@ def predict_onnx(path: Path, texts: list[str], *, file: str | None, as_json: boo
         if not text.strip():
             raise UserError(f"text {i} is empty; give some words to classify, e.g. rnnlab predict \"great movie\"")
     meta = load_metadata(path)
+    if meta.get("format", "onnx") != "onnx":  # the TorchScript export's JSON beside a .pt
+        raise UserError(f"{path} is a {meta['format']} export; --onnx takes the .onnx file of rnnlab export RUN --format onnx "
+                        f"(a TorchScript model loads with torch.jit.load('{path}'), see docs/export.md)")  # fmt: skip
     tokens, lengths = encode(meta, all_texts, max_tokens=MAX_PREDICT_TOKENS)
     logits = onnx_logits(onnx_session(path), tokens, lengths).astype(np.float64)
     probs = np.exp(logits - logits.max(-1, keepdims=True))
