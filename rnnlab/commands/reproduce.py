@@ -217,9 +217,11 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
     for job in todo:
         folder = staging / job.folder.relative_to(root / RESULTS_DIR / exp.name)
         per_seed.setdefault(job.arm, {})[job.seed] = json.loads((folder / "figures.json").read_text())
+    answers: dict[tuple[str, str], Any] = {}
     for name, members in exp.ensembles.items():
         for seed in sorted({job.seed for job in todo}):
-            per_seed.setdefault(name, {})[seed] = _score_ensemble(exp, name, members, seed, parent, staging, threads, console)
+            # the trainings are done: the scoring may use every core the jobs had
+            per_seed.setdefault(name, {})[seed] = _score_ensemble(exp, name, members, seed, parent, staging, threads * jobs, console, answers)
     write_json(staging / "aggregate.json", {arm: aggregate(list(rows.values())) for arm, rows in per_seed.items()})
     choice = choose(exp, per_seed)
     if choice:
@@ -245,22 +247,27 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
 
 
 def _score_ensemble(exp: Experiment, name: str, members: list[str], seed: int, parent: Path, staging: Path, threads: int,
-                    console: Console) -> dict[str, float]:  # fmt: skip
-    """The mean probability of one seed's member runs, on val and on test (`rnnlab evaluate RUN...`)."""
-    import io
-
+                    console: Console, answers: dict[tuple[str, str], Any]) -> dict[str, float]:  # fmt: skip
+    """The mean probability of one seed's member runs, on val and on test, as `rnnlab evaluate RUN...`
+    computes it. `answers` keeps each run's probabilities per split: a run is in several ensembles."""
     import torch
 
-    from .evaluate import evaluate_ensemble
+    from ..ensemble import check_same_examples, load_members, scores, split_probabilities
 
     torch.set_num_threads(threads)
+    device = torch.device("cpu")
     runs = [sorted(parent.glob(f"*-{exp.name}-{arm}-s{seed}"))[-1] for arm in members]
-    quiet = Console(file=io.StringIO(), width=200)
-    summary: dict[str, Any] = {"members": members}
+    summary: dict[str, Any] = {"members": members, "runs": [run.name for run in runs]}
     started = time.monotonic()
+    loaded = None
     for split in ("val", "test"):
-        result = evaluate_ensemble(runs, split=split, device="cpu", console=quiet)
-        summary[split] = result["ensemble"]
+        if any((str(run), split) not in answers for run in runs):
+            loaded = loaded or load_members(runs, device)
+            for member in loaded:
+                answers.setdefault((str(member.run), split), split_probabilities(member, split, device))
+        mine = [answers[(str(run), split)] for run in runs]
+        check_same_examples(loaded or load_members(runs, device), mine, split)
+        summary[split] = scores(torch.stack([a.probs for a in mine]).mean(0), mine[0].labels)
     figures = flatten_figures({"val": summary["val"], "test": summary["test"]})
     folder = staging / name / f"seed-{seed}"
     write_json(folder / "summary.json", summary)
