@@ -156,14 +156,25 @@ def _started_params(run_dir: Path) -> list[str]:
 
 def _trainable(model: nn.Module, started: set[str], scale: float) -> list[dict[str, Any]]:
     """Parameter groups: the fresh ones at train.lr first (the lr the log shows), then those
-    another run started, at `scale` times it; with scale 0 those are frozen instead."""
-    fresh, pretrained = [], []
+    another run started, at `scale` times it; with scale 0 those are frozen instead. A model may
+    ask for other rates for some of its own parameters (`lr_scales()`: name -> factor), e.g. the
+    orthogonal part of expRNN."""
+    own = model.lr_scales() if hasattr(model, "lr_scales") else {}
+    fresh, pretrained, scaled = [], [], {}
     for name, p in model.named_parameters():
         if name in started and scale == 0:
             p.requires_grad_(False)
-        if p.requires_grad:
-            (pretrained if name in started else fresh).append(p)
-    return [g for g in ({"params": fresh}, {"params": pretrained, "lr_scale": scale}) if g["params"]]
+        if not p.requires_grad:
+            continue
+        if name in started:
+            pretrained.append(p)
+        elif own.get(name, 1.0) != 1.0:
+            scaled.setdefault(own[name], []).append(p)
+        else:
+            fresh.append(p)
+    groups = [{"params": fresh}, {"params": pretrained, "lr_scale": scale}]
+    groups += [{"params": ps, "lr_scale": factor} for factor, ps in scaled.items()]
+    return [g for g in groups if g["params"]]
 
 
 def _optimizer(groups: list[dict[str, Any]], t: TrainConfig) -> torch.optim.Optimizer:

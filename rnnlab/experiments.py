@@ -79,7 +79,8 @@ _NOT_RESULTS = ("runtime.", "device")
 # with: the change is declared here, so --check does not call every older artifact stale for it.
 # model.fast_gru_backward: before it existed every GRU trained through the hand-written backward,
 # so the experiments with GRU runs were rerun when it was added (and record it); nothing else used it.
-ADDED_SETTINGS: dict[str, Any] = {"model.fast_gru_backward": False}
+# model.orthogonal_lr_scale: 1.0 is the one rate expRNN trained at before it existed.
+ADDED_SETTINGS: dict[str, Any] = {"model.fast_gru_backward": False, "model.orthogonal_lr_scale": 1.0}
 _BEGIN = re.compile(r"<!-- rnnlab:(table|headline) ?([A-Za-z0-9_,-]*) -->\n")
 _END = "<!-- rnnlab:end -->"
 

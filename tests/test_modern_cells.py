@@ -219,3 +219,21 @@ def test_train_compare_and_inspect_work_with_the_new_cells(tmp_path, name):
                        "--runs-dir", tmp_path / "cmp", "--no-progress")  # fmt: skip
     assert code == 0, out
     assert name in out
+
+
+def test_exprnn_trains_its_orthogonal_part_at_its_own_learning_rate(tmp_path):
+    """model.orthogonal_lr_scale (the paper's copy runs: half of train.lr on the skew-symmetric part)."""
+    from rnnlab.config import resolve_config
+    from rnnlab.engine import Run
+
+    raw = {"name": "t", "seed": 0, "device": "cpu", "task": {"name": "copy", "seq_len": 5, "copy_len": 2, "val_size": 8, "test_size": 8},
+           "model": {"name": "exprnn", "hidden_size": 6, "orthogonal_lr_scale": 0.5},
+           "train": {"optimizer": "rmsprop", "lr": 2e-4, "batch_size": 4, "steps": 2}}  # fmt: skip
+    run = Run(resolve_config(raw), callbacks=[])
+    run.setup(tmp_path, None)
+    skew = [p for n, p in run.model.named_parameters() if n.endswith(".skew")]
+    groups = run.optimizer.param_groups
+    assert groups[0]["lr"] == 2e-4 and not any(p is q for p in skew for q in groups[0]["params"])
+    (half,) = [g for g in groups if any(p is q for p in skew for q in g["params"])]
+    assert half["lr"] == 1e-4 and len(half["params"]) == len(skew) == 1
+    run.close()

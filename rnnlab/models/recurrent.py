@@ -185,6 +185,9 @@ class RecurrentConfig(ModelConfig):
     implementation: Literal["fused", "reference"] = Field(
         "fused", description="fused: PyTorch's kernels; reference: the readable step-by-step cells (slower; same weights)"
     )
+    orthogonal_lr_scale: float = Field(
+        1.0, gt=0, le=1000, description="expRNN: the learning rate of its skew-symmetric (orthogonal) part, times train.lr; the paper's copy runs: 0.5"
+    )
     fast_gru_backward: bool = Field(
         False, description="the GRU trains through rnnlab's hand-written backward where a step is small (CPU, batch x hidden "
         "<= 2,048): ~1.6x the steps/s; equal to nn.GRU's gradients only to rounding, so long runs drift from the reference cells'",
@@ -307,6 +310,11 @@ class RecurrentNet(nn.Module):
                 m.gate_init(cfg.init, cfg.forget_bias, t_max)
         else:
             apply_gate_init(self.recurrent_modules(), cell, cfg.init, cfg.forget_bias, t_max)
+
+    def lr_scales(self) -> dict[str, float]:
+        """Parameters that train at another rate than train.lr (the engine's parameter groups)."""
+        scale = self.cfg.orthogonal_lr_scale
+        return {name: scale for name, _ in self.named_parameters() if name.endswith(".skew")} if scale != 1.0 else {}
 
     def recurrent_modules(self) -> list[nn.RNNBase | ReferenceRecurrent]:
         return [m for layer in self.layers for m in layer]
