@@ -572,6 +572,10 @@ def _gate_at(review: str, word: str, lowest: bool = False) -> Callable[[dict], s
     return get
 
 
+EXPRNN = "#### Copy at T = 1,000: expRNN"
+EXPRNN_ONE_RATE = "rnnlab train configs/copy_exprnn.yaml model.orthogonal_lr_scale=1 train.clip_grad_norm=null train.steps=4000"
+CHRONO_RMSPROP = "rnnlab train configs/copy_lstm_chrono_rmsprop.yaml"
+
 BI_LESSON = "#### A bidirectional model reads the answer last"
 BIDIRECTIONAL_LESSON = [
     ("bilstm_t300", "rnnlab train configs/long_dependency_bilstm.yaml task.seq_len=300 train.steps=150"),
@@ -594,6 +598,18 @@ CLAIMS: list[Claim] = [
     Claim(_train_row(NEXT_TOKEN), "next-token accuracy {}", "next_token_lstm/summary.json", field("test.accuracy"), pct),
     Claim(_train_row(NEXT_TOKEN), "perplexity {}", "next_token_lstm/summary.json", field("test.perplexity"), lambda x: f"{x:.2f}"),
     Claim(_train_row(NEXT_TOKEN, "wall time"), "early stopping at {} steps", "next_token_lstm/summary.json", field("steps"), count),
+    # Copy at T = 1,000 (issue 29): single runs
+    Claim(Row(EXPRNN, EXPRNN_ONE_RATE, "test recall", key_column="command"), "{}", "copy_exprnn_T1000_one_rate/summary.json", field("test.accuracy"), pct),
+    Claim(Row(EXPRNN, EXPRNN_ONE_RATE, "best validation recall", key_column="command"), "{} (step {})", "copy_exprnn_T1000_one_rate/summary.json",
+          lambda d: (pct(d["val"]["accuracy"]), count(d["val"]["step"]))),  # fmt: skip
+    Claim(Row(EXPRNN, EXPRNN_ONE_RATE, "wall time", key_column="command"), "{} min", "copy_exprnn_T1000_one_rate/summary.json",
+          field("wall_time_s"), lambda x: f"{x / 60:.1f}"),  # fmt: skip
+    Claim(Row(EXPRNN, CHRONO_RMSPROP, "best validation recall", key_column="command"), "{} by step {},", "copy_lstm_chrono_rmsprop_T1000_stopped/metrics.jsonl",
+          lambda rows: (pct(max(r["accuracy"] for r in rows if r["split"] == "val")), count(max(r["step"] for r in rows)))),  # fmt: skip
+    Claim(Prose(EXPRNN, "The one-rate expRNN passed"), "passed {} validation recall at step {},", "copy_exprnn_T1000_one_rate/metrics.jsonl",
+          lambda rows: ("90%", count(min(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] >= 0.9)))),  # fmt: skip
+    Claim(Prose(EXPRNN, "The one-rate expRNN passed"), "(to {} at step {} and {} at step {})", "copy_exprnn_T1000_one_rate/metrics.jsonl",
+          lambda rows: tuple(x for step in (2600, 3900) for x in (pct(_val_at(rows, step)), count(step)))),  # fmt: skip
     # Part-of-speech tagging on the silver corpus: the compare's table
     *(
         Claim(Row(POS, label, column), "{}", _pos_summary(model), field(key), pct)
