@@ -61,6 +61,9 @@ __all__ = [
     "expected_configs",
     "stale_keys",
     "flatten_figures",
+    "Figure",
+    "load_figures",
+    "draw_figure",
     "aggregate",
     "choose",
     "shipped_config",
@@ -81,7 +84,7 @@ _NOT_RESULTS = ("runtime.", "device")
 # so the experiments with GRU runs were rerun when it was added (and record it); nothing else used it.
 # model.orthogonal_lr_scale: 1.0 is the one rate expRNN trained at before it existed.
 ADDED_SETTINGS: dict[str, Any] = {"model.fast_gru_backward": False, "model.orthogonal_lr_scale": 1.0}
-_BEGIN = re.compile(r"<!-- rnnlab:(table|headline) ?([A-Za-z0-9_,-]*) -->\n")
+_BEGIN = re.compile(r"<!-- rnnlab:(table|headline|figure) ?([A-Za-z0-9_,-]*) -->\n")
 _END = "<!-- rnnlab:end -->"
 
 
@@ -119,6 +122,69 @@ class Experiment(BaseModel):
     def arms(self) -> list[str]:
         """The rows of its table: the trained arms, then the ensembles of them."""
         return [*self.runs, *self.ensembles] if self.runs else ["script"]
+
+
+class Figure(BaseModel):
+    """A figure drawn from several experiments' artifacts, one point per experiment and arm:
+    experiments/figures/<name>.yaml, shown where a page has `<!-- rnnlab:figure <name> -->`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    title: str
+    y: str = Field(description="the figure of aggregate.json to plot, e.g. test.accuracy")
+    ylabel: str
+    x: dict[str, float] = Field(description="experiment -> its position on the x axis (e.g. its lag T)")
+    xlabel: str
+    logx: bool = False
+
+    @property
+    def path(self) -> Path:
+        return RESULTS_DIR / "figures" / f"{self.name}.png"
+
+
+def load_figures(root: Path) -> dict[str, Figure]:
+    found: dict[str, Figure] = {}
+    for path in sorted((root / "experiments" / "figures").glob("*.yaml")):
+        try:
+            found[path.stem] = Figure(**{**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}), "name": path.stem})
+        except (yaml.YAMLError, TypeError, ValidationError) as e:
+            raise UserError(f"{path}: not a figure ({str(e).splitlines()[0]})") from None
+    return found
+
+
+def figure_series(fig: Figure, root: Path) -> dict[str, tuple[list[float], list[float], list[float], list[float]]]:
+    """arm -> (x, mean, mean - std, mean + std) over the experiments that have an artifact."""
+    series: dict[str, tuple[list[float], list[float], list[float], list[float]]] = {}
+    for name, x in sorted(fig.x.items(), key=lambda kv: kv[1]):
+        agg = _read(root / RESULTS_DIR / name / "aggregate.json") or {}
+        for arm, figures in agg.items():
+            if fig.y in figures:
+                s = figures[fig.y]
+                xs, ys, lo, hi = series.setdefault(arm, ([], [], [], []))
+                xs.append(x), ys.append(s["mean"]), lo.append(s["mean"] - s["std"]), hi.append(s["mean"] + s["std"])
+    return series
+
+
+def draw_figure(fig: Figure, root: Path) -> Path | None:
+    """The figure's PNG from today's artifacts; None when none of its experiments has one yet."""
+    from .plots import ACCURACY_YLIM, line_plot
+
+    series = figure_series(fig, root)
+    if not series:
+        return None
+    ylim = ACCURACY_YLIM if fig.y.endswith("accuracy") else None
+    return line_plot(root / fig.path, series, title=fig.title, xlabel=fig.xlabel, ylabel=fig.ylabel, logx=fig.logx, ylim=ylim)
+
+
+def _figure_block(fig: Figure, root: Path, experiments: dict[str, Experiment]) -> str:
+    done = [name for name in fig.x if (root / RESULTS_DIR / name / "aggregate.json").is_file()]
+    waiting = [name for name in fig.x if name not in done]
+    minutes = sum(experiments[name].minutes for name in waiting if name in experiments)
+    if not done:
+        return f"*Figure {fig.name}: not yet drawn; its experiments are not yet run ({', '.join(waiting)}; about {minutes:g} min on 2 cores).*\n"
+    text = f"![{fig.title}]({fig.path.relative_to('docs')})\n\n*Mean ± std over seeds of {fig.y}, from {', '.join(done)}"
+    return text + (f"; not yet run: {', '.join(waiting)}.*\n" if waiting else ".*\n")
 
 
 @dataclass
@@ -439,6 +505,11 @@ def render_text(text: str, experiments: dict[str, Experiment], root: Path, where
         kind, name = m.group(1), m.group(2)
         if kind == "table":
             body = _table(select(experiments, [name])[0], root)
+        elif kind == "figure":
+            figures = load_figures(root)
+            if name not in figures:
+                raise UserError(f"{where}: no experiments/figures/{name}.yaml for '{m.group(0).strip()}'")
+            body = _figure_block(figures[name], root, experiments)
         else:
             body = _headline(experiments, root)
         out += [text[pos : m.end()], body]

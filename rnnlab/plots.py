@@ -27,6 +27,7 @@ def line_plot(
     xlabel: str,
     ylabel: str,
     logy: bool = False,
+    logx: bool = False,
     hline: tuple[float, str] | None = None,
     ylim: tuple[float, float] | None = None,
 ) -> Path:
@@ -47,6 +48,11 @@ def line_plot(
         ax.axhline(hline[0], color="grey", linestyle=":", linewidth=1, label=hline[1])
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+        xs = sorted({float(v) for x, *_ in series.values() for v in x})
+        ax.set_xticks(xs, [f"{v:,g}" for v in xs])
+        ax.minorticks_off()
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)

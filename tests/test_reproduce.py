@@ -221,3 +221,36 @@ def test_an_rnnlab_command_as_a_script_gives_its_summary_figures_to_the_table(ch
     assert (folder / "plots" / "gradient_norms.png").stat().st_size > 1000  # the figure the page links to
     assert invoke("reproduce", "--render")[0] == 0
     assert f"| script | {ratio:.2e} |" in (checkout / "docs" / "memory.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_figure_of_several_experiments_is_drawn_from_their_aggregates(checkout):
+    """Issue 29's "accuracy against T per cell": one point per experiment and arm, mean ± std over seeds."""
+    base = yaml.safe_load((checkout / "experiments" / "tiny.yaml").read_text())
+    for t in (3, 6):
+        (checkout / "experiments" / f"lag{t}.yaml").write_text(yaml.safe_dump({
+            **base, "title": f"lag {t}", "runs": {arm: f"{spec} task.seq_len={t}" for arm, spec in base["runs"].items()}}))  # fmt: skip
+    (checkout / "experiments" / "figures").mkdir()
+    (checkout / "experiments" / "figures" / "lags.yaml").write_text(yaml.safe_dump({
+        "title": "Recall against the lag", "y": "test.accuracy", "ylabel": "test accuracy",
+        "x": {"lag3": 3, "lag6": 6}, "xlabel": "T", "logx": True,
+    }))  # fmt: skip
+    (checkout / "docs" / "memory.md").write_text("<!-- rnnlab:figure lags -->\n<!-- rnnlab:end -->\n")
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lags")
+    assert invoke("reproduce", "--render")[0] == 0
+    assert "not yet drawn" in (checkout / "docs" / "memory.md").read_text()
+    assert not (checkout / "docs" / "results" / "figures" / "lags.png").exists()
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "rendered")
+    code, out = invoke("reproduce", "lag3", "lag6", "--runs-dir", checkout / "runs")
+    assert code == 0, out
+    from rnnlab.experiments import figure_series, load_figures
+
+    series = figure_series(load_figures(checkout)["lags"], checkout)
+    agg = {t: json.loads((checkout / "docs" / "results" / f"lag{t}" / "aggregate.json").read_text()) for t in (3, 6)}
+    assert set(series) == {"lstm", "gru"}
+    assert series["lstm"][0] == [3, 6] and series["lstm"][1] == [agg[t]["lstm"]["test.accuracy"]["mean"] for t in (3, 6)]
+    assert invoke("reproduce", "--render")[0] == 0
+    page = (checkout / "docs" / "memory.md").read_text()
+    assert "![Recall against the lag](results/figures/lags.png)" in page and "from lag3, lag6." in page
+    assert (checkout / "docs" / "results" / "figures" / "lags.png").stat().st_size > 5000

@@ -31,6 +31,8 @@ from ..experiments import (
     Job,
     aggregate,
     choose,
+    draw_figure,
+    load_figures,
     find_root,
     flatten_figures,
     git_state,
@@ -109,6 +111,10 @@ def render(console: Console, *, write: bool = True) -> list[Path]:
             changed.append(path)
             if write:
                 write_atomic(path, new.encode("utf-8"))
+    if write:  # the figures the pages show, drawn again from today's artifacts
+        for fig in load_figures(root).values():
+            if draw_figure(fig, root) is not None:
+                console.print(f"drew {fig.path}", highlight=False)
     if write:
         console.print(f"rendered {len(changed)} page(s): {', '.join(str(p.relative_to(root)) for p in changed) or 'no change'}", highlight=False)
     return changed
