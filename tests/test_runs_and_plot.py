@@ -556,3 +556,16 @@ def test_real_training_run_is_listed_and_plotted(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "rnnlab", "runs", "--runs-dir", str(runs_dir), "--sort", "colour"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2 and "colour" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_piped_runs_table_crops_no_column(lab: Path, tmp_path: Path) -> None:
+    """`rnnlab runs | less` or `> runs.txt`: no terminal width to fit, so long names and the time
+    column come out whole, not cut at 80 columns."""
+    long_name = "20260104-090000-" + "a_long_descriptive_run_name_" * 3 + "lstm"
+    _make_run(lab, long_name, model="lstm", accs=(0.5, 0.6), test=0.6, params=6090)
+    out = subprocess.run([sys.executable, "-m", "rnnlab", "runs", "--runs-dir", str(lab)], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": ""}, cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert long_name in out.stdout  # on one line, not folded
+    header = next(line for line in out.stdout.splitlines() if line.startswith("run"))
+    assert header.split()[-1] == "time"

@@ -129,7 +129,18 @@ def runs(
         known = _known_values(every, task, model)
         console.print(f"no runs match {filters} ({_counts(every)} under {escape(str(runs_dir))}){known}", highlight=False)
         return shown
-    console.print(_table(shown, tree=sort == "start"))
+    table = _table(shown, tree=sort == "start")
+    if console.is_terminal:
+        console.print(table)
+    else:  # a pipe or a file has no width to fit: every column whole, not cropped to 80
+        from rich.measure import Measurement
+
+        width = console.width
+        console.width = max(width, Measurement.get(console, console.options.update(width=100_000), table).maximum)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
     _print_notes(console, shown)
     footer = f"{_counts(shown)} under {escape(str(runs_dir))}"
     if len(shown) != len(every):
