@@ -174,11 +174,15 @@ def test_an_ensemble_is_chosen_on_one_seeds_validation_and_reported_on_the_other
     from imdb_fixtures import separable_reviews, write_imdb_archive
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(checkout.parent / "cache"))
-    archive = write_imdb_archive(checkout.parent / "aclImdb_v1.tar.gz", reviews=separable_reviews())
-    common = (f"task.data_path={archive} task.val_size=10 train.epochs=3 train.eval_every=null train.early_stopping=null "
+    monkeypatch.setenv("HOME", str(checkout.parent / "home"))  # no archive in ~/.cache/rnnlab
+    monkeypatch.delenv("RNNLAB_DATA_DIR", raising=False)
+    # Where a checkout's neighbour keeps it (../shared/data): reproduce finds it and tells the jobs,
+    # and the ensembles, scored in reproduce's own process, must read it from there too.
+    write_imdb_archive(checkout.parent / "shared" / "data" / "aclImdb_v1.tar.gz", reviews=separable_reviews())
+    common = ("task.val_size=10 train.epochs=3 train.eval_every=null train.early_stopping=null "
               "train.lr=0.02 train.batch_size=8 model.embedding_dim=8")  # fmt: skip
     (checkout / "experiments" / "tiny.yaml").write_text(yaml.safe_dump({
-        "title": "Tiny ensemble", "page": "memory", "seeds": 2, "minutes": 0.5,
+        "title": "Tiny ensemble", "page": "memory", "seeds": 2, "minutes": 0.5, "data": ["imdb"],
         "runs": {"bilstm": f"{ROOT}/configs/imdb_bilstm.yaml {common} model.hidden_size=8 task.max_len=50 task.vocab_size=30",
                  "bow": f"{ROOT}/configs/imdb_bow.yaml {common} model.buckets=500"},
         "ensembles": {"both": ["bilstm", "bow"]},

@@ -227,7 +227,8 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
     for name, members in exp.ensembles.items():
         for seed in sorted({job.seed for job in todo}):
             # the trainings are done: the scoring may use every core the jobs had
-            per_seed.setdefault(name, {})[seed] = _score_ensemble(exp, name, members, seed, parent, staging, threads * jobs, console, answers)
+            per_seed.setdefault(name, {})[seed] = _score_ensemble(exp, name, members, seed, parent, staging, threads * jobs, console,
+                                                                  answers, data_env)  # fmt: skip
     write_json(staging / "aggregate.json", {arm: aggregate(list(rows.values())) for arm, rows in per_seed.items()})
     choice = choose(exp, per_seed)
     if choice:
@@ -253,9 +254,24 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
 
 
 def _score_ensemble(exp: Experiment, name: str, members: list[str], seed: int, parent: Path, staging: Path, threads: int,
-                    console: Console, answers: dict[tuple[str, str], Any]) -> dict[str, float]:  # fmt: skip
+                    console: Console, answers: dict[tuple[str, str], Any], data_env: dict[str, str]) -> dict[str, float]:  # fmt: skip
     """The mean probability of one seed's member runs, on val and on test, as `rnnlab evaluate RUN...`
-    computes it. `answers` keeps each run's probabilities per split: a run is in several ensembles."""
+    computes it. `answers` keeps each run's probabilities per split: a run is in several ensembles.
+    Here, in this process, the members read their data where the jobs did (`data_env`)."""
+    saved = {k: os.environ.get(k) for k in data_env}
+    os.environ.update(data_env)
+    try:
+        return _scored_ensemble(exp, name, members, seed, parent, staging, threads, console, answers)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _scored_ensemble(exp: Experiment, name: str, members: list[str], seed: int, parent: Path, staging: Path, threads: int,
+                     console: Console, answers: dict[tuple[str, str], Any]) -> dict[str, float]:  # fmt: skip
     import torch
 
     from ..ensemble import check_same_examples, load_members, scores, split_probabilities
