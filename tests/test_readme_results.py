@@ -528,35 +528,18 @@ CELLS_CMD = "rnnlab compare rnn lstm gru --config configs/imdb_lstm.yaml task.da
 
 # --- the linear baseline and the ensemble ---
 BOW_CMD = "rnnlab train configs/imdb_bow.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
-ENSEMBLE_CMD = "rnnlab evaluate runs/imdb_bilstm runs/imdb_bow --split test"
-ENSEMBLE3_CMD = "rnnlab evaluate runs/imdb_bilstm runs/imdb_bilstm_glove runs/imdb_bow --split test"
-ENSEMBLE4_CMD = "rnnlab evaluate runs/imdb_bilstm runs/imdb_bilstm_glove runs/imdb_bow runs/imdb_bilstm_h256 --split test"
 GLOVE_CMD = "rnnlab train configs/imdb_bilstm_glove.yaml task.data_path=../shared/data/aclImdb_v1.tar.gz"
 GLOVE = "imdb_bilstm_glove/summary.json"
 EXERCISE5 = "#### Exercise 5: past the linear baseline"
 EXERCISE5_RUNS = {  # the table's train rows: command -> the run's summary
-    "rnnlab train configs/imdb_bilstm.yaml": "imdb_bilstm/summary.json",
     "rnnlab train configs/imdb_bilstm.yaml model.pooling=attention name=imdb_bilstm_attention": "imdb_bilstm_attention/summary.json",
     "rnnlab train configs/imdb_bilstm.yaml model.hidden_size=256 name=imdb_bilstm_h256": "imdb_bilstm_h256/summary.json",
-    "rnnlab train configs/imdb_bilstm_glove.yaml": "imdb_bilstm_glove/summary.json",
     "rnnlab train configs/imdb_lm.yaml`, then `rnnlab train configs/imdb_bilstm_pretrained.yaml": "imdb_bilstm_pretrained/summary.json",
     "rnnlab train configs/imdb_bilstm_pretrained.yaml model.init_lr_scale=0.25 name=imdb_bilstm_pretrained_lr025": "imdb_bilstm_pretrained_lr025/summary.json",
     "rnnlab train configs/imdb_lm.yaml task.reverse=true name=imdb_lm_backward`, then `rnnlab train configs/imdb_bilstm_pretrained.yaml "
     "model.init_backward_from=runs/imdb_lm_backward name=imdb_bilstm_pretrained_both": "imdb_bilstm_pretrained_both/summary.json",
-    "rnnlab train configs/imdb_bow.yaml": "imdb_bow/summary.json",
 }
-ENSEMBLE_CHOICE = "imdb_ensemble_choice"
-ENSEMBLES_TESTED = {"2_flagship_bow": "imdb_ensemble", "3_flagship_glove_bow": "imdb_ensemble3", "4_plus_h256": "imdb_ensemble4"}
-
-
-def _choice_rows() -> list[tuple[str, str]]:
-    """(command, name) of each candidate ensemble: command.txt lists them in the order of the names."""
-    text = (RESULTS / ENSEMBLE_CHOICE / "command.txt").read_text(encoding="utf-8")
-    commands = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("command:")]
-    names = sorted(p.stem for p in (RESULTS / ENSEMBLE_CHOICE).glob("*.txt") if p.stem != "command")
-    return list(zip(commands, names))
 BOW = "imdb_bow/summary.json"
-ENSEMBLE_ROW = r"ensemble \(mean probability\) .*?([\d.]+%)"
 
 # --- inspect on IMDb reviews ---
 GATES_IMDB = "#### What the gates do on IMDb reviews"
@@ -855,28 +838,16 @@ CLAIMS: list[Claim] = [
     # --- the linear baseline and the ensemble ---
     Claim(_train_row(BOW_CMD), "test accuracy {} (best validation {}, step {})", BOW,
           lambda d: (pct2(d["test"]["accuracy"]), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
-    Claim(_train_row(ENSEMBLE_CMD), "test accuracy {} (validation {}, `--split val`)", "imdb_ensemble/test.txt",
-          lambda t: (printed(ENSEMBLE_ROW)(t), printed(ENSEMBLE_ROW)(load("imdb_ensemble/val.txt")))),
     Claim(_train_row(GLOVE_CMD), "test accuracy {} (best validation {}, step {})", GLOVE,
           lambda d: (pct2(d["test"]["accuracy"]), pct2(d["val"]["accuracy"]), count(d["val"]["step"]))),
-    Claim(_train_row(ENSEMBLE3_CMD), "test accuracy {} (validation {}, `--split val`)", "imdb_ensemble3/test.txt",
-          lambda t: (printed(ENSEMBLE_ROW)(t), printed(ENSEMBLE_ROW)(load("imdb_ensemble3/val.txt")))),
     # --- exercise 5: one row per technique, the candidate ensembles, the choice ---
     *(Claim(Row(EXERCISE5, command, column, key_column="command"), "{}", artifact, field(key), pct2)
       for command, artifact in EXERCISE5_RUNS.items() for column, key in (("best validation", "val.accuracy"), ("test accuracy", "test.accuracy"))),
-    *(Claim(Row(EXERCISE5, command, "validation", after="The candidates", key_column="command"), "{}", f"{ENSEMBLE_CHOICE}/{name}.txt", printed(ENSEMBLE_ROW))
-      for command, name in _choice_rows()),
-    *(Claim(Row(EXERCISE5, command, "test", after="The candidates", key_column="command"), "**{}**" if name.startswith("4") else "{}", f"{ENSEMBLES_TESTED[name]}/test.txt",
-            printed(ENSEMBLE_ROW)) for command, name in _choice_rows() if name in ENSEMBLES_TESTED),
-    Claim(Prose(EXERCISE5, "The best on validation"), "scores\n**{}** on test", "imdb_ensemble4/test.txt", printed(ENSEMBLE_ROW)),
-    Claim(Prose(EXERCISE5, "The best on validation"), "reach {} in 8.9 minutes", "imdb_ensemble3/test.txt", printed(ENSEMBLE_ROW)),
-    Claim(Prose(EXERCISE5, "No single technique lifts"), "the forward\ndirection {} on validation", "imdb_bilstm_pretrained/summary.json", field("val.accuracy"), pct2),
-    Claim(Prose(EXERCISE5, "No single technique lifts"), "both directions {}", "imdb_bilstm_pretrained_both/summary.json", field("val.accuracy"), pct2),
-    Claim(Prose(EXERCISE5, "No single technique lifts"), "does not rescue it ({})", "imdb_bilstm_pretrained_lr025/summary.json", field("val.accuracy"), pct2),
-    Claim(Prose(EXERCISE5, "No single technique lifts"), "test perplexity {} over", "imdb_lm/summary.json", field("test.perplexity"), lambda x: f"{x:.1f}"),
-    Claim(Prose(EXERCISE5, "No single technique lifts"), "the backward model's {})", "imdb_lm_backward/summary.json", field("test.perplexity"), lambda x: f"{x:.1f}"),
-    Claim(_train_row(ENSEMBLE4_CMD), "test accuracy **{}** (validation {}, `--split val`)", "imdb_ensemble4/test.txt",
-          lambda t: (printed(ENSEMBLE_ROW)(t), printed(ENSEMBLE_ROW)(load("imdb_ensemble4/val.txt")))),
+    Claim(Prose(EXERCISE5, "None of them lifts"), "the forward\ndirection {} on validation", "imdb_bilstm_pretrained/summary.json", field("val.accuracy"), pct2),
+    Claim(Prose(EXERCISE5, "None of them lifts"), "both directions {}", "imdb_bilstm_pretrained_both/summary.json", field("val.accuracy"), pct2),
+    Claim(Prose(EXERCISE5, "None of them lifts"), "does not rescue it ({})", "imdb_bilstm_pretrained_lr025/summary.json", field("val.accuracy"), pct2),
+    Claim(Prose(EXERCISE5, "None of them lifts"), "test perplexity {} over", "imdb_lm/summary.json", field("test.perplexity"), lambda x: f"{x:.1f}"),
+    Claim(Prose(EXERCISE5, "None of them lifts"), "the backward model's {})", "imdb_lm_backward/summary.json", field("test.perplexity"), lambda x: f"{x:.1f}"),
     # --- inspect on IMDb reviews ---
     Claim(Prose(GATES_IMDB, "It answers positive"), "It answers positive ({}) and negative ({})", "inspect_imdb/positive.json",
           lambda d: (d["prediction"]["probability"], load("inspect_imdb/negative.json")["prediction"]["probability"]), pct2),
