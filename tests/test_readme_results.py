@@ -383,8 +383,6 @@ LM = "next_token_imdb_lstm/summary.json"
 
 # --- memory benchmarks ---
 MEMORY = "### Memory benchmarks: distractors, copy, adding"
-MEM_D100 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=100"
-MEM_D1000 = "rnnlab train configs/long_dependency_lstm.yaml task.distractors=true task.seq_len=1000"
 FIXED_COPY_RNN = "rnnlab train configs/copy_rnn.yaml task.min_train_lag=null"
 B64_FP32 = "rnnlab train configs/copy_lstm.yaml task.min_train_lag=null train.batch_size=64 train.precision=fp32"  # the copy config before batch 128 + bf16
 FIXED_COPY_1E3 = f"{B64_FP32} train.lr=0.001 train.steps=3000 train.early_stopping=10"
@@ -664,13 +662,6 @@ CLAIMS: list[Claim] = [
     Claim(Prose(NEXT_TOKEN_SECTION, "after the IMDb language model"), "(test perplexity {})", LM, field("test.perplexity"), lambda x: f"{x:.1f}"),
     Claim(Prose(NEXT_TOKEN_SECTION, "this movie was a bit"), "{}", "next_token_imdb_lstm/generate.txt", lambda t: t.strip()),
     # --- memory benchmarks ---
-    Claim(_mem_row(MEM_D100), "test accuracy {}", "distractors_lstm_100/summary.json", field("test.accuracy"), pct),
-    Claim(_mem_row(MEM_D100), "(chance {})", "distractors_lstm_100/summary.json", field("chance"), pct0),
-    Claim(_mem_row(MEM_D100, "wall time"), "({} steps)", "distractors_lstm_100/summary.json", field("steps"), count),
-    Claim(_mem_row(MEM_D1000), "test accuracy {}", "distractors_lstm_1000/summary.json", field("test.accuracy"), pct),
-    Claim(_mem_row(MEM_D1000), "100% on validation from step {}", "distractors_lstm_1000/metrics.jsonl",
-          lambda rows: next(r["step"] for r in rows if r["split"] == "val" and r["accuracy"] == 1.0), count),
-    Claim(_mem_row(MEM_D1000, "wall time"), "({} steps)", "distractors_lstm_1000/summary.json", field("steps"), count),
     Claim(_fixed_row(FIXED_COPY_RNN), "recall {}, loss {}: the memoryless baseline ({}, {})", "copy_rnn/summary.json",
           lambda d: (pct(d["test"]["accuracy"]), f4(d["test"]["loss"]), pct(d["chance"]), f4(d["baseline_loss"]))),
     Claim(_fixed_row(FIXED_COPY_RNN, "wall time"), "(early stopping at {} steps,", "copy_rnn/summary.json", field("steps"), count),
