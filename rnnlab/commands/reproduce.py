@@ -281,14 +281,13 @@ def _scored_ensemble(exp: Experiment, name: str, members: list[str], seed: int, 
     runs = [sorted(parent.glob(f"*-{exp.name}-{arm}-s{seed}"))[-1] for arm in members]
     summary: dict[str, Any] = {"members": members, "runs": [run.name for run in runs]}
     started = time.monotonic()
-    loaded = None
+    members = load_members(runs, device)
     for split in ("val", "test"):
-        if any((str(run), split) not in answers for run in runs):
-            loaded = loaded or load_members(runs, device)
-            for member in loaded:
-                answers.setdefault((str(member.run), split), split_probabilities(member, split, device))
-        mine = [answers[(str(run), split)] for run in runs]
-        check_same_examples(loaded or load_members(runs, device), mine, split)
+        for member in members:
+            if (str(member.run), split) not in answers:
+                answers[(str(member.run), split)] = split_probabilities(member, split, device)
+        mine = [answers[(str(m.run), split)] for m in members]
+        check_same_examples(members, mine, split)
         summary[split] = scores(torch.stack([a.probs for a in mine]).mean(0), mine[0].labels)
     figures = flatten_figures({"val": summary["val"], "test": summary["test"]})
     folder = staging / name / f"seed-{seed}"
