@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 # math text on, "$5 and $10" or "$x^{$" is parsed as markup, drawn wrong or raising on save.
 matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 __all__ = ["plot_training_curves", "line_plot", "ACCURACY_YLIM"]
 
@@ -48,6 +49,8 @@ def line_plot(
         ax.axhline(hline[0], color="grey", linestyle=":", linewidth=1, label=hline[1])
     if logy:
         ax.set_yscale("log")
+        # Plain "1e-12" labels: with math text off (above) the default log labels print as raw markup.
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0e}"))
     if logx:
         ax.set_xscale("log")
         xs = sorted({float(v) for x, *_ in series.values() for v in x})
