@@ -101,6 +101,7 @@ class Experiment(BaseModel):
     script: str | None = None
     configs: list[str] = Field([], description="shipped configs a script reads, checked for staleness")
     threads: int | None = Field(None, ge=1, le=4096, description="a script's OMP_NUM_THREADS; none: the script's own choice")
+    rows: list[str] = Field([], description="a script's table rows: it prints ROW.KEY=value, and the table's ROW row shows KEY")
     report: list[str] = ["test.accuracy"]
     columns: dict[str, str] = Field({}, description="a report key -> its column's heading (the key itself when absent)")
     ensembles: dict[str, list[str]] = Field({}, description="name -> the arms whose runs of one seed are averaged, scored on val and test")
@@ -110,6 +111,8 @@ class Experiment(BaseModel):
     def _one_kind(self) -> "Experiment":
         if bool(self.runs) == bool(self.script):
             raise ValueError("give either runs (arm: rnnlab train arguments) or script, not both and not neither")
+        if self.rows and not self.script:
+            raise ValueError("rows are a script's (it prints ROW.KEY=value); a trained experiment's rows are its runs")
         for name, members in self.ensembles.items():
             unknown = [m for m in members if m not in self.runs]
             if name in self.runs or len(members) < 2 or unknown:
@@ -121,7 +124,13 @@ class Experiment(BaseModel):
     @property
     def arms(self) -> list[str]:
         """The rows of its table: the trained arms, then the ensembles of them."""
-        return [*self.runs, *self.ensembles] if self.runs else ["script"]
+        return [*self.runs, *self.ensembles] if self.runs else self.rows or ["script"]
+
+    def entry(self, agg: dict[str, Any], arm: str, key: str) -> dict[str, float] | None:
+        """The aggregate of one table cell: a script's figures all sit under "script", ROW.KEY with rows."""
+        if self.script:
+            return agg.get("script", {}).get(f"{arm}.{key}" if self.rows else key)
+        return agg.get(arm, {}).get(key)
 
 
 class Figure(BaseModel):
@@ -403,6 +412,8 @@ def _fmt(key: str, s: dict[str, float]) -> str:
     pct = key.endswith("accuracy") or key.endswith("recall")
     small = abs(s["mean"]) < 0.1 or key.endswith("loss")
     scale, unit, digits = (100.0, "%", 2) if pct else (1.0, "", 4 if small else 2 if abs(s["mean"]) < 100 else 0)
+    if not pct and s["std"] == 0 and float(s["mean"]).is_integer():  # a count (units, steps): no decimals
+        digits = 0
     mean, std = s["mean"] * scale, s["std"] * scale
     if not pct and 0 < abs(mean) < 1e-3:  # gradient norms of 1e-12: digits after the point would show 0
         return f"{mean:.2e}" + (f" ± {std:.1e}" if s["n"] > 1 else "")
@@ -426,7 +437,8 @@ def _table(exp: Experiment, root: Path) -> str:
     n = max((s["n"] for arm in agg.values() for s in arm.values()), default=0)
     lines = [head + "| " + " | ".join(["", *(exp.columns.get(k, k) for k in exp.report)]) + " |", "| --- |" + " ---: |" * len(exp.report)]
     for arm in exp.arms:
-        cells = [_fmt(k, agg[arm][k]) + _of(agg[arm][k]["n"], n) if arm in agg and k in agg[arm] else "–" for k in exp.report]
+        entries = [exp.entry(agg, arm, k) for k in exp.report]
+        cells = [_fmt(k, e) + _of(e["n"], n) if e else "–" for k, e in zip(exp.report, entries)]
         lines.append("| " + " | ".join([arm, *cells]) + " |")
     choice = _read(folder / "choice.json") if exp.ensembles else None
     if choice:
@@ -482,11 +494,12 @@ def _headline(experiments: dict[str, Experiment], root: Path) -> str:
     for exp in experiments.values():
         agg = _read(root / RESULTS_DIR / exp.name / "aggregate.json")
         key = exp.report[0]
-        if agg and exp.script:
-            result = f"{key} = {_fmt(key, agg['script'][key])}" if key in agg.get("script", {}) else "–"
+        if agg and exp.script and not exp.rows:
+            entry = exp.entry(agg, "script", key)
+            result = f"{key} = {_fmt(key, entry)}" if entry else "–"
         elif agg:
-            first = ", ".join(f"{arm} {_fmt(key, agg[arm][key])}" for arm in exp.arms if arm in agg and key in agg[arm])
-            result = f"{key}: {first}"
+            found = [(arm, exp.entry(agg, arm, key)) for arm in exp.arms]
+            result = f"{key}: " + ", ".join(f"{arm} {_fmt(key, e)}" for arm, e in found if e)
         if not agg:
             result = f"not yet run (`rnnlab reproduce {exp.name}`, ~{exp.minutes:g} min)"
         lines.append(f"| {exp.title} | [{exp.page}](docs/{exp.page}.md) | {result} |")

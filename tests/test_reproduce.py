@@ -227,6 +227,38 @@ def test_an_rnnlab_command_as_a_script_gives_its_summary_figures_to_the_table(ch
     assert f"| script | {ratio:.2e} |" in (checkout / "docs" / "memory.md").read_text()
 
 
+def test_a_benchmark_script_gives_one_row_per_model_and_keeps_what_it_draws(checkout):
+    """inspect_gates' shape: a script prints ROW.KEY=value, draws into $RNNLAB_ARTIFACT_DIR, and the
+    page shows one row per declared row, with its files kept in the artifact."""
+    (checkout / "bench").mkdir()
+    (checkout / "bench" / "rows.py").write_text(
+        "import os, pathlib\n"
+        "out = pathlib.Path(os.environ['RNNLAB_ARTIFACT_DIR']); out.mkdir(parents=True, exist_ok=True)\n"
+        "(out / 'gate.png').write_bytes(b'png')\n"
+        "print('lstm.keep=0.94'); print('lstm.units=23'); print('gru.keep=0.5'); print('gru.units=7')\n")
+    (checkout / "experiments" / "gates.yaml").write_text(yaml.safe_dump({
+        "title": "Gates", "page": "memory", "minutes": 0.1, "script": "bench/rows.py",
+        "rows": ["lstm", "gru"], "report": ["keep", "units"], "columns": {"units": "units above 0.9"},
+    }))  # fmt: skip
+    (checkout / "docs" / "memory.md").write_text("<!-- rnnlab:table gates -->\n<!-- rnnlab:end -->\n")
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "gates")
+    code, out = invoke("reproduce", "gates", "--runs-dir", checkout / "runs")
+    assert code == 0, out
+    assert (checkout / "docs" / "results" / "gates" / "script" / "files" / "gate.png").read_bytes() == b"png"
+    assert invoke("reproduce", "--render")[0] == 0
+    page = (checkout / "docs" / "memory.md").read_text()
+    assert "|  | keep | units above 0.9 |" in page
+    assert "| lstm | 0.94 | 23 |" in page and "| gru | 0.50 | 7 |" in page
+
+
+def test_rows_belong_to_scripts_only():
+    from rnnlab.experiments import Experiment
+
+    with pytest.raises(ValueError, match="rows are a script's"):
+        Experiment(title="t", page="memory", minutes=1, runs={"lstm": "cfg.yaml"}, rows=["lstm"])
+
+
 @pytest.mark.slow
 def test_a_figure_of_several_experiments_is_drawn_from_their_aggregates(checkout):
     """Issue 29's "accuracy against T per cell": one point per experiment and arm, mean ± std over seeds."""

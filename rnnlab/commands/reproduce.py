@@ -197,7 +197,9 @@ def _run_one(exp: Experiment, root: Path, parent: Path, *, seeds: int | None, jo
         imdb = data_env.get("RNNLAB_DATA_DIR", "")
         argv = [a.replace("{imdb}", str(Path(imdb) / "aclImdb_v1.tar.gz")) for a in argv]
         script_threads = {"OMP_NUM_THREADS": str(exp.threads), "MKL_NUM_THREADS": str(exp.threads)} if exp.threads else {}
-        proc = Proc(argv, log, env={**data_env, **script_threads}, cwd=root, set_threads=job.kind == "train" or job.argv[0] == "rnnlab")
+        # A benchmark keeps what it draws in the artifact's files/ (the pages link to it).
+        files = {"RNNLAB_ARTIFACT_DIR": str(staging / "script" / "files")} if job.kind == "script" and job.argv[0] != "rnnlab" else {}
+        proc = Proc(argv, log, env={**data_env, **script_threads, **files}, cwd=root, set_threads=job.kind == "train" or job.argv[0] == "rnnlab")
         procs.append(proc)
         by_proc[id(proc)] = job
     failures: list[str] = []
