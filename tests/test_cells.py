@@ -384,8 +384,21 @@ def test_training_with_reference_cells_ends_where_fused_does(tmp_path, cell: str
         raw["model"].update(implementation=impl, dropout=0.1)
         losses[impl] = fit(resolve_config(raw), runs_dir=tmp_path / impl, callbacks=[]).summary["test"]["loss"]
     assert losses["reference"] == pytest.approx(losses["fused"], abs=1e-5)
-    if cell != "lstm":  # no oneDNN in between: the very same numbers (the LSTM's: tests with oneDNN off below)
+    if cell != "lstm":  # no oneDNN in between: the very same numbers (the LSTM's: with oneDNN off, below)
         assert losses["reference"] == losses["fused"]
+
+
+def test_an_lstm_trained_fused_ends_exactly_where_the_reference_cells_do_with_onednn_off(tmp_path):
+    """The decided rule's LSTM half: without oneDNN, nn.LSTM runs PyTorch's native kernel, which the
+    reference cells repeat operation by operation, so a training ends at the very same test loss."""
+    losses = {}
+    with torch.backends.mkldnn.flags(enabled=False):
+        for impl in ("fused", "reference"):
+            raw = tiny_raw("lstm", steps=150, eval_every=150, batch_size=32)
+            raw["task"].update(seq_len=50, num_classes=10)
+            raw["model"].update(hidden_size=32, implementation=impl)
+            losses[impl] = fit(resolve_config(raw), runs_dir=tmp_path / impl, callbacks=[]).summary["test"]["loss"]
+    assert losses["fused"] == losses["reference"]
 
 
 def test_a_gru_trained_fused_ends_exactly_where_the_reference_cells_do_unless_the_fast_backward_is_asked_for(tmp_path):
