@@ -54,6 +54,22 @@ def test_the_committed_pages_equal_their_rendering_from_the_artifacts():
         assert render_text(text, experiments, ROOT, path.name) == text, f"{path} is out of date: run rnnlab reproduce --render"
 
 
+def test_every_artifact_was_written_by_reproduce_from_a_committed_tree_of_this_history():
+    """Each folder of docs/results is a declared experiment's, made from a clean tree whose commit
+    main descends from (a figure is a folder of its own, drawn from those)."""
+    experiments = load_experiments(ROOT)
+    results = ROOT / "docs" / "results"
+    folders = sorted(p for p in results.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "figures")
+    assert {p.name for p in folders} <= set(experiments), "folders of no declared experiment"
+    history = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True, text=True)
+    for folder in folders:
+        prov = json.loads((folder / "provenance.json").read_text())
+        assert prov["clean_tree"] and not prov["allowed_dirty"], f"{folder.name}: made from uncommitted changes"
+        if history.returncode == 0 and history.stdout.strip() == "false":
+            ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", prov["commit"], "HEAD"], cwd=ROOT, capture_output=True)
+            assert ancestor.returncode == 0, f"{folder.name}: commit {prov['commit'][:7]} is not in this history"
+
+
 # --- a tiny checkout of our own ----------------------------------------------------------------
 
 TINY = {
