@@ -453,7 +453,7 @@ def _table(exp: Experiment, root: Path) -> str:
     elif exp.script:
         what = "one run of the benchmark (it repeats its own rounds)"
     else:
-        what = f"mean ± std over {n} seed{'s' if n != 1 else ''}"
+        what = f"mean ± std over {n} seeds" if n > 1 else "one seed"
     lines.append(
         f"*{what}; [artifact](results/{exp.name}/), commit "
         f"`{(prov.get('commit') or '?')[:7]}`{' (uncommitted changes)' if prov.get('allowed_dirty') else ''}, "
