@@ -84,6 +84,11 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
 
+def _commit(root: Path, message: str) -> None:
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message)
+
+
 @pytest.fixture
 def checkout(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "lab"
@@ -100,8 +105,7 @@ def checkout(tmp_path, monkeypatch) -> Path:
     (root / "docs").mkdir()
     (root / "docs" / "memory.md").write_text("# Memory\n\nBefore.\n\n<!-- rnnlab:table tiny -->\nold\n<!-- rnnlab:end -->\n\nAfter.\n")
     _git(root, "init", "-q")
-    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
-    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny")
+    _commit(root, "tiny")
     monkeypatch.chdir(root)
     return root
 
@@ -171,7 +175,7 @@ def test_reproduce_refuses_a_dirty_tree_unless_allowed(checkout):
 
 def test_reproduce_refuses_to_record_code_other_than_the_checkouts(checkout):
     (checkout / "rnnlab").unlink()
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "no package")
+    _commit(checkout, "no package")
     code, out = invoke("reproduce", "tiny")
     assert code == 2
     assert "not the checkout's" in flat(out) and "pip install -e ." in flat(out)
@@ -204,7 +208,7 @@ def test_an_ensemble_is_chosen_on_one_seeds_validation_and_reported_on_the_other
         "ensembles": {"both": ["bilstm", "bow"]},
         "report": ["val.accuracy", "test.accuracy"],
     }))  # fmt: skip
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "ensemble")
+    _commit(checkout, "ensemble")
     code, out = invoke("reproduce", "tiny", "--runs-dir", checkout / "runs")
     assert code == 0, out
     art = checkout / "docs" / "results" / "tiny"
@@ -229,8 +233,7 @@ def test_an_rnnlab_command_as_a_script_gives_its_summary_figures_to_the_table(ch
         "script": "rnnlab probe-gradients --no-progress --trials 2", "report": ["models.rnn.ratio_first_last"],
     }))  # fmt: skip
     (checkout / "docs" / "memory.md").write_text("<!-- rnnlab:table probe -->\n<!-- rnnlab:end -->\n")
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "probe")
+    _commit(checkout, "probe")
     code, out = invoke("reproduce", "probe", "--runs-dir", checkout / "runs")
     assert code == 0, out
     folder = checkout / "docs" / "results" / "probe" / "script"
@@ -257,8 +260,7 @@ def test_a_benchmark_script_gives_one_row_per_model_and_keeps_what_it_draws(chec
         "rows": ["lstm", "gru"], "report": ["keep", "units"], "columns": {"units": "units above 0.9"},
     }))  # fmt: skip
     (checkout / "docs" / "memory.md").write_text("<!-- rnnlab:table gates -->\n<!-- rnnlab:end -->\n")
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "gates")
+    _commit(checkout, "gates")
     code, out = invoke("reproduce", "gates", "--runs-dir", checkout / "runs")
     assert code == 0, out
     assert (checkout / "docs" / "results" / "gates" / "script" / "files" / "gate.png").read_bytes() == b"png"
@@ -288,12 +290,11 @@ def test_a_figure_of_several_experiments_is_drawn_from_their_aggregates(checkout
         "x": {"lag3": 3, "lag6": 6}, "xlabel": "T", "logx": True,
     }))  # fmt: skip
     (checkout / "docs" / "memory.md").write_text("<!-- rnnlab:figure lags -->\n<!-- rnnlab:end -->\n")
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lags")
+    _commit(checkout, "lags")
     assert invoke("reproduce", "--render")[0] == 0
     assert "not yet drawn" in (checkout / "docs" / "memory.md").read_text()
     assert not (checkout / "docs" / "results" / "figures" / "lags.png").exists()
-    _git(checkout, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "rendered")
+    _commit(checkout, "rendered")
     code, out = invoke("reproduce", "lag3", "lag6", "--runs-dir", checkout / "runs")
     assert code == 0, out
     from rnnlab.experiments import figure_series, load_figures

@@ -260,16 +260,10 @@ def _score_ensemble(exp: Experiment, name: str, members: list[str], seed: int, p
     """The mean probability of one seed's member runs, on val and on test, as `rnnlab evaluate RUN...`
     computes it. `answers` keeps each run's probabilities per split: a run is in several ensembles.
     Here, in this process, the members read their data where the jobs did (`data_env`)."""
-    saved = {k: os.environ.get(k) for k in data_env}
-    os.environ.update(data_env)
-    try:
+    from unittest.mock import patch  # the standard library's set-and-restore of os.environ
+
+    with patch.dict(os.environ, data_env):
         return _scored_ensemble(exp, name, members, seed, parent, staging, threads, console, answers)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _scored_ensemble(exp: Experiment, name: str, members: list[str], seed: int, parent: Path, staging: Path, threads: int,
